@@ -1,0 +1,172 @@
+"""impact + policy + context -> Decision, with an explanation and a safer alternative."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from blastwall.core.graph import Fleet, match
+from blastwall.core.impact import BlastRadius, blast_radius, resolve
+from blastwall.core.model import (CHANGE_VERBS, ApprovalRequirement, Decision, Effect, Impact, Proposal,
+                                  Verb)
+from blastwall.core.policy import Outcome, Policy
+from blastwall.core.policy.calendar import closed_scopes
+
+NON_REGIONS = ("global", "unknown")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the world looks like at decision time, read once and passed in as plain values."""
+    now: datetime
+    kill_switch: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def decide(fleet: Fleet, policy: Policy, proposal: Proposal, ctx: Context) -> Decision:
+    radius = blast_radius(fleet, resolve(fleet, proposal.operations))
+    impact = radius.impact()
+    facts = policy_facts(fleet, policy, proposal, radius, impact, ctx)
+    outcome = policy.evaluate(facts)
+    approval = _approval(outcome, impact)
+    explanation = explain(proposal, impact, outcome, facts)
+    provenance = {"policy_revision": policy.revision, "inventory_revision": fleet.revision,
+                  "at": ctx.now.isoformat()}
+    decision_id = _decision_id(proposal, ctx, provenance)
+    return Decision(decision_id, outcome.effect, outcome.reasons, impact, approval, explanation, provenance)
+
+
+def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: BlastRadius,
+                 impact: Impact, ctx: Context) -> dict[str, Any]:
+    prod = _production_mask(fleet, policy)
+    touched, region = radius.touched, fleet.column("region")
+    prod_touched = touched[prod[touched]]
+    destructive = radius.destructive
+    changed = radius.resolved.indices(CHANGE_VERBS)
+    verbs = list(radius.resolved.verbs)
+    return {
+        "proposal.agent": proposal.agent, "proposal.operator": proposal.operator,
+        "proposal.source": proposal.source, "proposal.verbs": verbs,
+        "proposal.operations": len(proposal.operations),
+        "impact.targets": len(impact.targets), "impact.unknown_targets": len(impact.unknown_targets),
+        "impact.unknown_destructive": radius.resolved.unknown_destructive,
+        "impact.deleted": impact.deleted, "impact.degraded": impact.degraded,
+        "impact.resources": impact.resources, "impact.customers": impact.customers,
+        "impact.stateful_deleted": impact.stateful_deleted,
+        "impact.cost_delta_per_month": impact.cost_delta_per_month,
+        "impact.fleet_fraction": impact.fleet_fraction,
+        "impact.environments": list(impact.environments), "impact.regions": list(impact.regions),
+        "impact.destructive": bool(radius.deleted.size) or radius.resolved.unknown_destructive > 0,
+        "impact.destructive_environments": fleet.column("env").values(destructive),
+        "impact.destructive_production_regions": region.values(destructive[prod[destructive]]),
+        "impact.production": bool(prod_touched.size),
+        "impact.production_regions": region.values(prod_touched),
+        "impact.production_stateful_deleted": int((fleet.stateful & prod)[radius.deleted].sum()),
+        "impact.production_customers": int(fleet.customers[prod_touched].sum()),
+        "impact.change_regions": _regions(fleet, changed[prod[changed]]),
+        "fleet.size": fleet.size,
+        "fleet.regions": fleet.cached("regions", lambda: _regions(fleet, np.arange(fleet.size))),
+        "fleet.production_regions": fleet.cached(("prod-regions", tuple(policy.production_envs)),
+                                                 lambda: _regions(fleet, np.flatnonzero(prod))),
+        "context.kill_switch": ctx.kill_switch, "context.now": ctx.now,
+        "context.frozen": _frozen(fleet, policy, radius, ctx.now),
+        "context.closed_windows": _closed_windows(fleet, policy, radius, ctx.now),
+    }
+
+
+def _production_mask(fleet: Fleet, policy: Policy) -> np.ndarray:
+    envs = tuple(policy.production_envs)
+
+    def compute() -> np.ndarray:
+        col = fleet.column("env")
+        codes = [col.code_of(e) for e in envs if col.code_of(e) >= 0]
+        return np.isin(col.codes, codes)
+    return fleet.cached(("prod-mask", envs), compute)
+
+
+def _regions(fleet: Fleet, idx: np.ndarray) -> list[str]:
+    return [r for r in fleet.column("region").values(idx) if r not in NON_REGIONS]
+
+
+def _changing(radius: BlastRadius) -> tuple[np.ndarray, bool]:
+    """Resources a non-read operation touches (created ones included), and whether any exists."""
+    created = radius.resolved.by_verb.get(Verb.CREATE, np.empty(0, np.int64))
+    mutating = any(v != "read" for v in radius.resolved.verbs)
+    return np.union1d(radius.touched, created), mutating
+
+
+def _frozen(fleet: Fleet, policy: Policy, radius: BlastRadius, now: datetime) -> list[str]:
+    idx, mutating = _changing(radius)
+    return sorted(f.name for f in policy.freezes
+                  if mutating and f.active(now) and _in_scope(fleet, f.scope, idx))
+
+
+def _closed_windows(fleet: Fleet, policy: Policy, radius: BlastRadius, now: datetime) -> list[str]:
+    idx, mutating = _changing(radius)
+    if not mutating:
+        return []
+    return sorted(name for name, scope in closed_scopes(list(policy.windows), now).values()
+                  if _in_scope(fleet, scope, idx))
+
+
+def _in_scope(fleet: Fleet, scope, idx: np.ndarray) -> bool:
+    """An empty scope is everything, including what is created or unknown."""
+    return not scope or bool(match(fleet, scope, idx).any())
+
+
+def _approval(outcome: Outcome, impact: Impact) -> ApprovalRequirement | None:
+    if outcome.effect is not Effect.APPROVE:
+        return None
+    return ApprovalRequirement(outcome.approvers, impact.environments, impact.regions,
+                               tuple(sorted(outcome.approval_rules)))
+
+
+def explain(proposal: Proposal, impact: Impact, outcome: Outcome, facts: dict[str, Any]) -> str:
+    verdict = {Effect.ALLOW: "Allowed", Effect.APPROVE: "Needs approval", Effect.DENY: "Denied"}[outcome.effect]
+    parts = [f"{verdict}: {summarize(impact)}."]
+    if outcome.effect is Effect.APPROVE:
+        parts.append(f"{outcome.approvers} human approver(s) other than the requester, with authority over "
+                     f"{', '.join(impact.environments) or 'the affected scope'}"
+                     f"{' in ' + ', '.join(impact.regions) if impact.regions else ''}, must approve.")
+    strongest = [r for r in outcome.reasons if r.effect is outcome.effect]
+    if outcome.effect is not Effect.ALLOW:
+        parts.append(" ".join(r.message for r in strongest))
+        alternatives = list(dict.fromkeys(r.alternative for r in strongest if r.alternative))
+        if alternatives:
+            parts.append("Safer alternative: " + " ".join(alternatives))
+    return " ".join(parts)
+
+
+def summarize(impact: Impact) -> str:
+    if impact.resources == 0:
+        unknown = len(impact.unknown_targets)
+        return f"{unknown} target(s) unknown to the inventory" if unknown else "touches no known resource"
+    bits = []
+    if impact.deleted:
+        bits.append(f"deletes {impact.deleted:,} resource(s)"
+                    + (f" ({impact.stateful_deleted} holding data)" if impact.stateful_deleted else ""))
+    if impact.degraded:
+        bits.append(f"degrades {impact.degraded:,} more")
+    if not bits and impact.resources:
+        bits.append(f"touches {impact.resources:,} resource(s)")
+    where = []
+    if impact.environments:
+        where.append(f"in {', '.join(impact.environments)}")
+    if impact.regions:
+        where.append(f"across {', '.join(impact.regions)}")
+    text = ", ".join(bits) + (" " + " ".join(where) if where else "")
+    if impact.resources:
+        text += f", serving {impact.customers:,} customers ({impact.fleet_fraction:.1%} of the fleet)"
+    if impact.unknown_targets:
+        text += f"; {len(impact.unknown_targets)} target(s) unknown to the inventory"
+    return text
+
+
+def _decision_id(proposal: Proposal, ctx: Context, provenance: dict) -> str:
+    canon = json.dumps({"proposal": asdict(proposal), "kill_switch": ctx.kill_switch, **provenance},
+                       sort_keys=True, default=str).encode()
+    return "dec_" + hashlib.sha256(canon).hexdigest()[:24]

@@ -1,0 +1,76 @@
+"""The policy input: typed facts every rule sees, declared once (the schema).
+
+Rules are CEL expressions over these names.  The declarations give CEL its
+types, so a misspelt fact or a type mismatch fails when the policy compiles,
+and every activation is checked against them before any rule runs.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+from cel_expr_python import cel
+
+STR_LIST = "list<string>"
+FACTS: dict[str, str] = {
+    "proposal.agent": "string", "proposal.operator": "string",
+    "proposal.source": "string", "proposal.verbs": STR_LIST, "proposal.operations": "int",
+    "impact.targets": "int", "impact.unknown_targets": "int", "impact.unknown_destructive": "int",
+    "impact.deleted": "int", "impact.degraded": "int", "impact.resources": "int",
+    "impact.customers": "int", "impact.stateful_deleted": "int",
+    "impact.cost_delta_per_month": "double", "impact.fleet_fraction": "double",
+    "impact.environments": STR_LIST, "impact.regions": STR_LIST,
+    "impact.destructive": "bool", "impact.destructive_environments": STR_LIST,
+    "impact.destructive_production_regions": STR_LIST,
+    "impact.production": "bool", "impact.production_regions": STR_LIST,
+    "impact.production_stateful_deleted": "int", "impact.production_customers": "int",
+    "impact.change_regions": STR_LIST,
+    "fleet.size": "int", "fleet.regions": STR_LIST, "fleet.production_regions": STR_LIST,
+    "context.kill_switch": "bool", "context.now": "timestamp",
+    "context.frozen": STR_LIST, "context.closed_windows": STR_LIST,
+}
+
+_CEL_TYPES = {
+    "string": cel.Type.STRING, "int": cel.Type.INT, "double": cel.Type.DOUBLE,
+    "bool": cel.Type.BOOL, "timestamp": cel.Type.TIMESTAMP, STR_LIST: cel.Type.List(cel.Type.STRING),
+}
+_PY_TYPES = {"string": str, "int": int, "double": float, "bool": bool, "timestamp": datetime, STR_LIST: list}
+
+
+def param_type(value: Any) -> str | None:
+    """The fact type of a policy parameter value, or None if not a supported type."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return STR_LIST
+    return None
+
+
+def cel_variables(declared: Mapping[str, str]) -> dict[str, Any]:
+    return {name: _CEL_TYPES[kind] for name, kind in declared.items()}
+
+
+def check_activation(declared: Mapping[str, str], facts: Mapping[str, Any]) -> list[str]:
+    """Problems with ``facts`` against the declarations: missing, extra or mistyped."""
+    problems = [f"missing fact '{k}'" for k in declared if k not in facts]
+    problems += [f"undeclared fact '{k}'" for k in facts if k not in declared]
+    for name, kind in declared.items():
+        if name in facts and not _is_type(facts[name], kind):
+            problems.append(f"fact '{name}' should be {kind}, got {type(facts[name]).__name__}")
+    return problems
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind == "int" and isinstance(value, bool):
+        return False
+    if kind == STR_LIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "timestamp":
+        return isinstance(value, datetime) and value.tzinfo is not None
+    return isinstance(value, _PY_TYPES[kind])

@@ -1,0 +1,253 @@
+"""Policy documents -> a compiled Policy; evaluation over facts (deny > approve > allow)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from cel_expr_python import cel
+
+from blastwall.core.graph import SELECTOR_FIELDS
+from blastwall.core.model import Effect, Reason
+from blastwall.core.policy.calendar import Freeze, Window, parse_freeze, parse_window
+from blastwall.core.policy.facts import FACTS, cel_variables, check_activation, param_type
+from blastwall.core.policy.template import placeholders, render
+from blastwall.errors import PolicyError
+
+TOP_KEYS = {"version", "extends", "params", "rules", "disable", "default", "freezes", "windows"}
+RULE_KEYS = {"name", "effect", "when", "message", "alternative", "approvers"}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    effect: Effect
+    when: str
+    message: str
+    alternative: str
+    approvers: int
+    guard: bool
+    program: Any = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reasons: tuple[Reason, ...]     # every rule that matched (or failed), strongest first
+    effect: Effect
+    approvers: int
+    approval_rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...]
+    params: Mapping[str, Any]
+    declared: Mapping[str, str]
+    default: Effect
+    freezes: tuple[Freeze, ...]
+    windows: tuple[Window, ...]
+    revision: str
+
+    @property
+    def production_envs(self) -> list[str]:
+        return list(self.params.get("production_envs", ["prod", "production"]))
+
+    def evaluate(self, facts: Mapping[str, Any]) -> Outcome:
+        full = {**facts, **{f"params.{k}": v for k, v in self.params.items()}}
+        problems = check_activation(self.declared, full)
+        if problems:
+            return _failed("policy-input", "; ".join(problems[:3]))
+        return self._run(full)
+
+    def _run(self, full: Mapping[str, Any]) -> Outcome:
+        matched: list[Reason] = []
+        approvers, approval_rules = 0, []
+        for rule in self.rules:
+            ok, detail = _holds(rule, full)
+            if detail:
+                matched.append(Reason(rule.name, Effect.DENY,
+                                      f"Rule '{rule.name}' could not be evaluated ({detail}); failing closed."))
+            elif ok:
+                matched.append(Reason(rule.name, rule.effect, render(rule.message, full),
+                                      render(rule.alternative, full)))
+                if rule.effect is Effect.APPROVE:
+                    approvers = max(approvers, rule.approvers)
+                    approval_rules.append(rule.name)
+        return _combine(matched, self.default, approvers, approval_rules)
+
+
+def _holds(rule: Rule, facts: Mapping[str, Any]) -> tuple[bool, str]:
+    try:
+        value = rule.program.eval(data=facts)
+    except Exception as exc:  # noqa: BLE001  any evaluation failure is a deny
+        return False, str(exc).splitlines()[0]
+    if value.type() == cel.Type.ERROR or not isinstance(value.value(), bool):
+        return False, str(value.value()).splitlines()[0]
+    return value.value(), ""
+
+
+def _combine(matched: list[Reason], default: Effect, approvers: int, rules: list[str]) -> Outcome:
+    if not matched:
+        matched = [Reason("default", default, f"No rule matched; the policy default is {default}.")]
+        approvers = 1 if default is Effect.APPROVE else 0
+    effect = max((r.effect for r in matched), key=lambda e: e.severity)
+    shown = [r for r in matched if r.effect is not Effect.ALLOW or effect is Effect.ALLOW]
+    shown.sort(key=lambda r: (-r.effect.severity, r.rule))
+    if effect is Effect.APPROVE and approvers == 0:
+        approvers = 1
+    return Outcome(tuple(shown), effect, approvers, tuple(rules))
+
+
+def _failed(rule: str, detail: str) -> Outcome:
+    return Outcome((Reason(rule, Effect.DENY, f"Policy input is invalid ({detail}); failing closed."),),
+                   Effect.DENY, 0, ())
+
+
+# ---- compilation ----------------------------------------------------------
+
+def compile_policy(doc: Mapping[str, Any] | None, builtin: Mapping[str, Any]) -> Policy:
+    """Merge ``doc`` (a parsed policy file, or None for the recommended policy) with the built-ins."""
+    doc = {"version": 1, "extends": "recommended"} if doc is None else doc
+    _check_top(doc)
+    base = builtin["recommended"] if doc.get("extends") == "recommended" else {}
+    params = _merge_params(base.get("params", {}), doc.get("params") or {})
+    declared = {**FACTS, **{f"params.{k}": param_type(v) for k, v in params.items()}}
+    env = cel.NewEnv(variables=cel_variables(declared))
+    disabled = _disabled(doc, base)
+    raw_rules = [(r, True, f"guards[{i}]") for i, r in enumerate(builtin["guards"])]
+    raw_rules += [(r, False, f"recommended.rules[{i}]") for i, r in enumerate(base.get("rules", []))
+                  if r["name"] not in disabled]
+    raw_rules += [(r, False, f"rules[{i}]") for i, r in enumerate(_list(doc, "rules"))]
+    rules = _compile_rules(raw_rules, env, declared, params)
+    default = _effect(doc.get("default", base.get("default", "approve")), "default")
+    freezes = tuple(parse_freeze(f, f"freezes[{i}]", _check_scope) for i, f in enumerate(_list(doc, "freezes")))
+    windows = tuple(parse_window(w, f"windows[{i}]", _check_scope) for i, w in enumerate(_list(doc, "windows")))
+    revision = _revision(doc, builtin)
+    return Policy(rules, params, declared, default, freezes, windows, revision)
+
+
+def _check_top(doc: Mapping[str, Any]) -> None:
+    if not isinstance(doc, Mapping):
+        raise PolicyError("a policy must be an object")
+    if doc.get("version") != 1:
+        raise PolicyError(f"unsupported version {doc.get('version')!r} (expected 1)", field="version")
+    unknown = sorted(set(doc) - TOP_KEYS)
+    if unknown:
+        raise PolicyError(f"unknown key '{unknown[0]}' (known: {', '.join(sorted(TOP_KEYS))})", field=unknown[0])
+    if doc.get("extends") not in (None, "recommended"):
+        raise PolicyError("'extends' may only be 'recommended'", field="extends")
+
+
+def _list(doc: Mapping[str, Any], key: str) -> list:
+    value = doc.get(key) or []
+    if not isinstance(value, list):
+        raise PolicyError(f"'{key}' must be a list", field=key)
+    return value
+
+
+def _merge_params(base: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(given, Mapping):
+        raise PolicyError("'params' must be a map", field="params")
+    params = dict(base)
+    for key, value in given.items():
+        where = f"params.{key}"
+        if not isinstance(key, str) or not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+            raise PolicyError("parameter names are lower_snake_case", field=where)
+        if key in base and param_type(base[key]) == "double" and param_type(value) == "int":
+            value = float(value)
+        if param_type(value) is None:
+            raise PolicyError("a parameter is a number, string, boolean or list of strings", field=where)
+        if key in base and param_type(value) != param_type(base[key]):
+            raise PolicyError(f"must be {param_type(base[key])} like the built-in value", field=where)
+        params[key] = value
+    return params
+
+
+def _disabled(doc: Mapping[str, Any], base: Mapping[str, Any]) -> set[str]:
+    names = set(_list(doc, "disable"))
+    known = {r["name"] for r in base.get("rules", [])}
+    unknown = sorted(str(n) for n in names - known)
+    if unknown:
+        raise PolicyError(f"cannot disable '{unknown[0]}': not a recommended rule "
+                          "(guards cannot be disabled)", field="disable")
+    return names
+
+
+def _compile_rules(raw_rules, env, declared, params) -> tuple[Rule, ...]:
+    seen: set[str] = set()
+    out = []
+    for raw, guard, where in raw_rules:
+        rule = _compile_rule(raw, guard, where, env, declared, params)
+        if rule.name in seen:
+            raise PolicyError(f"rule name '{rule.name}' is used twice", field=f"{where}.name")
+        seen.add(rule.name)
+        out.append(rule)
+    return tuple(out)
+
+
+def _compile_rule(raw: Any, guard: bool, where: str, env, declared, params) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise PolicyError("a rule must be an object", field=where)
+    extra = sorted(set(raw) - RULE_KEYS)
+    if extra:
+        raise PolicyError(f"unknown rule key '{extra[0]}'", field=f"{where}.{extra[0]}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PolicyError("'name' must be lower-case letters, digits and dashes", field=f"{where}.name")
+    effect = _effect(raw.get("effect"), f"{where}.effect")
+    when, message = raw.get("when"), raw.get("message")
+    if not isinstance(when, str) or not when.strip():
+        raise PolicyError("'when' (a CEL expression) is required", field=f"{where}.when")
+    if not isinstance(message, str) or not message.strip():
+        raise PolicyError("'message' is required", field=f"{where}.message")
+    alternative = raw.get("alternative", "")
+    for text, key in ((message, "message"), (alternative, "alternative")):
+        bad = [p for p in placeholders(str(text)) if p not in declared]
+        if bad:
+            raise PolicyError(f"unknown placeholder '{{{bad[0]}}}'", field=f"{where}.{key}")
+    return Rule(name, effect, when, message, str(alternative),
+                _approvers(raw.get("approvers", 1), params, f"{where}.approvers"), guard,
+                _compile_expr(env, when, f"{where}.when"))
+
+
+def _compile_expr(env, when: str, where: str):
+    try:
+        program = env.compile(when)
+    except Exception as exc:  # noqa: BLE001  cel raises RuntimeError with the diagnostic
+        detail = " ".join(str(exc).split("\n")[0].split()[1:]) or str(exc)
+        raise PolicyError(f"CEL does not compile: {detail}", field=where) from None
+    if program.return_type() != cel.Type.BOOL:
+        raise PolicyError(f"CEL expression must be boolean, is {program.return_type().name()}", field=where)
+    return program
+
+
+def _approvers(value: Any, params: Mapping[str, Any], where: str) -> int:
+    if isinstance(value, str):
+        value = params.get(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 20:
+        raise PolicyError("'approvers' must be 1..20 or the name of such a parameter", field=where)
+    return value
+
+
+def _effect(value: Any, where: str) -> Effect:
+    try:
+        return Effect(value)
+    except ValueError:
+        raise PolicyError(f"effect must be allow, approve or deny, not {value!r}", field=where) from None
+
+
+def _check_scope(scope: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(scope, Mapping):
+        raise PolicyError("a scope is a selector map ({} = everything)", field=where)
+    bad = sorted(set(scope) - SELECTOR_FIELDS)
+    if bad:
+        raise PolicyError(f"unknown scope field '{bad[0]}'", field=f"{where}.{bad[0]}")
+    return dict(scope)
+
+
+def _revision(doc: Mapping[str, Any], builtin: Mapping[str, Any]) -> str:
+    canon = json.dumps({"doc": doc, "builtin": builtin}, sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(canon).hexdigest()[:16]
