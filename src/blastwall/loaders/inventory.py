@@ -75,7 +75,7 @@ def _load_document(path: Path, revision: str) -> Fleet:
     if path.suffix.lower() == ".json":
         doc, line_of = _parse_json(text, str(path))
     else:
-        doc, lines = load_yaml_with_lines(text, str(path), list_key="resources")
+        doc, lines = load_yaml_with_lines(text, str(path), list_key="resources", error=InventoryError)
         line_of = lambda i: lines[i] if i < len(lines) else None  # noqa: E731
     resources = _unwrap(doc, str(path))
     return fleet_from_records(resources, str(path), revision, line_of)
@@ -127,7 +127,10 @@ def _load_jsonl(path: Path, revision: str) -> Fleet:
         table = _conform(table)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, _Doubt):
         return _load_jsonl_slow(path, revision)
-    return build_fleet(table, str(path), lambda i: i + 1, revision)
+    try:
+        return build_fleet(table, str(path), lambda i: i + 1, revision)
+    except InventoryError:
+        return _load_jsonl_slow(path, revision)     # Arrow skips blank lines: redo for the exact line
 
 
 class _Doubt(Exception):

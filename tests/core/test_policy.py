@@ -1,0 +1,242 @@
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from blastwall.core.decide import Context, decide
+from blastwall.core.model import Effect, Operation, Proposal, Verb
+from blastwall.core.policy import compile_policy
+from blastwall.core.policy.facts import FACTS
+from blastwall.errors import PolicyError
+from blastwall.loaders.policy import builtin_policy_doc, policy_from_text
+from tests.conftest import T0
+
+
+def policy(text: str):
+    return policy_from_text(text)
+
+
+def proposal(*ops, agent="bot"):
+    return Proposal(agent, "alice", "", tuple(ops))
+
+
+@pytest.mark.parametrize("text, field, words", [
+    ("version: 2\n", "version", "unsupported version"),
+    ("version: 1\nextends: strict\n", "extends", "only be 'recommended'"),
+    ("version: 1\nrulez: []\n", "rulez", "unknown key"),
+    ("version: 1\nrules:\n  - {name: x, effect: deny, when: 'impact.nope > 1', message: m}\n", "rules[0].when", "undeclared reference"),
+    ("version: 1\nrules:\n  - {name: x, effect: deny, when: 'impact.deleted > \"a\"', message: m}\n", "rules[0].when", "no matching overload"),
+    ("version: 1\nrules:\n  - {name: x, effect: deny, when: 'impact.deleted', message: m}\n", "rules[0].when", "must be boolean"),
+    ("version: 1\nrules:\n  - {name: x, effect: deny, when: 'impact.deleted >', message: m}\n", "rules[0].when", "does not compile"),
+    ("version: 1\nrules:\n  - {name: x, effect: maybe, when: 'true', message: m}\n", "rules[0].effect", "allow, approve or deny"),
+    ("version: 1\nrules:\n  - {name: x, effect: deny, when: 'true'}\n", "rules[0].message", "required"),
+    ("version: 1\nrules:\n  - {name: x, effect: deny, when: 'true', message: '{impact.nope}'}\n", "rules[0].message", "unknown placeholder"),
+    ("version: 1\nrules:\n  - {name: Bad Name, effect: deny, when: 'true', message: m}\n", "rules[0].name", "lower-case"),
+    ("version: 1\nrules:\n  - {name: freeze, effect: deny, when: 'true', message: m}\n", "rules[0].name", "used twice"),
+    ("version: 1\nrules:\n  - {name: x, effect: approve, approvers: 0, when: 'true', message: m}\n", "rules[0].approvers", "1..20"),
+    ("version: 1\nrules:\n  - {name: x, effect: deny, when: 'true', message: m, priority: 3}\n", "rules[0].priority", "unknown rule key"),
+    ("version: 1\nextends: recommended\ndisable: [kill-switch]\n", "disable", "guards cannot be disabled"),
+    ("version: 1\nextends: recommended\nparams: {approve_customers: lots}\n", "params.approve_customers", "must be int"),
+    ("version: 1\nextends: recommended\nparams: {x: {a: 1}}\n", "params.x", "number, string"),
+    ("version: 1\nfreezes:\n  - {name: f, start: '2025-01-02T00:00:00Z', end: '2025-01-01T00:00:00Z'}\n", "freezes[0].end", "after"),
+    ("version: 1\nfreezes:\n  - {name: f, start: '2025-01-01', end: '2025-01-02T00:00:00Z'}\n", "freezes[0].start", "offset"),
+    ("version: 1\nfreezes:\n  - {name: f, start: '2025-01-01T00:00:00Z', end: '2025-01-02T00:00:00Z', scope: {colour: red}}\n", "freezes[0].scope.colour", "unknown scope field"),
+    ("version: 1\nwindows:\n  - {name: w, timezone: Mars/Olympus, start: '09:00', end: '17:00'}\n", "windows[0].timezone", "time zone"),
+    ("version: 1\nwindows:\n  - {name: w, days: [funday], start: '09:00', end: '17:00'}\n", "windows[0].days", "days"),
+    ("version: 1\nwindows:\n  - {name: w, start: '25:00', end: '17:00'}\n", "windows[0].start", "HH:MM"),
+])
+def test_bad_policies_name_the_field(text, field, words):
+    with pytest.raises(PolicyError) as err:
+        policy(text)
+    assert err.value.field == field
+    assert words in err.value.message
+
+
+def test_recommended_policy_compiles_and_every_threshold_is_a_param(recommended):
+    assert {"approve_customers", "two_person_customers", "approve_fleet_fraction",
+            "cost_increase_approve", "cost_increase_deny"} <= set(recommended.params)
+    names = [r.name for r in recommended.rules]
+    assert names[:6] == ["kill-switch", "freeze", "change-window", "unknown-destructive",
+                         "unknown-target", "opaque-command"]
+    assert all(r.guard for r in recommended.rules[:6])
+
+
+def test_params_override_changes_the_decision(sample_fleet):
+    op = Operation(Verb.DELETE, "k8s:prod-cn-north-1:namespace:payments")      # 21,000 customers
+    base = decide(sample_fleet, policy("version: 1\nextends: recommended\n"), proposal(op), Context(T0))
+    raised = decide(sample_fleet, policy("version: 1\nextends: recommended\nparams: {approve_customers: 30000}\n"),
+                    proposal(op), Context(T0))
+    assert base.effect is Effect.APPROVE and raised.effect is Effect.ALLOW
+
+
+def test_custom_rule_message_templates_the_numbers(sample_fleet):
+    p = policy("""version: 1
+extends: recommended
+rules:
+  - name: no-payments-deletes
+    effect: deny
+    when: "impact.deleted > 0 && impact.customers > 1000"
+    message: "{impact.deleted} deleted, {impact.customers} customers, {impact.regions}"
+    alternative: "ask payments"
+""")
+    d = decide(sample_fleet, p, proposal(Operation(Verb.DELETE, "k8s:prod-cn-north-1:namespace:payments")), Context(T0))
+    assert d.effect is Effect.DENY
+    reason = next(r for r in d.reasons if r.rule == "no-payments-deletes")
+    assert reason.message == "2 deleted, 21,000 customers, cn-north-1"
+    assert "ask payments" in d.explanation
+
+
+def test_without_extends_only_guards_and_own_rules_apply(sample_fleet):
+    p = policy("version: 1\n")
+    d = decide(sample_fleet, p, proposal(Operation(Verb.DELETE, "env/prod-cn")), Context(T0))
+    assert d.effect is Effect.APPROVE and d.reasons[0].rule == "default"
+    assert [r.name for r in p.rules] == [r["name"] for r in builtin_policy_doc()["guards"]]
+
+
+def test_disable_removes_a_recommended_rule(sample_fleet):
+    p = policy("version: 1\nextends: recommended\ndisable: [prod-customers]\n")
+    d = decide(sample_fleet, p, proposal(Operation(Verb.DELETE, "k8s:prod-cn-north-1:namespace:payments")), Context(T0))
+    assert d.effect is Effect.ALLOW
+
+
+def test_runtime_evaluation_error_is_a_deny_with_reason(sample_fleet):
+    p = policy("""version: 1
+extends: recommended
+rules:
+  - name: divide
+    effect: allow
+    when: "impact.deleted / impact.degraded > 1"
+    message: m
+""")
+    d = decide(sample_fleet, p, proposal(Operation(Verb.READ, "env/prod-cn")), Context(T0))
+    assert d.effect is Effect.DENY
+    assert d.reasons[0].rule == "divide" and "could not be evaluated" in d.reasons[0].message
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda f: f.pop("impact.customers"),
+    lambda f: f.__setitem__("impact.customers", "many"),
+    lambda f: f.__setitem__("impact.regions", [1, 2]),
+    lambda f: f.__setitem__("impact.deleted", True),
+    lambda f: f.__setitem__("context.now", datetime(2025, 1, 1)),
+    lambda f: f.__setitem__("impact.surprise", 1),
+])
+def test_a_missing_or_mistyped_fact_is_a_deny(recommended, sample_fleet, mutate):
+    from blastwall.core.decide import policy_facts
+    from blastwall.core.impact import blast_radius, resolve
+    prop = proposal(Operation(Verb.READ, "env/prod-cn"))
+    radius = blast_radius(sample_fleet, resolve(sample_fleet, prop.operations))
+    facts = policy_facts(sample_fleet, recommended, prop, radius, radius.impact(), Context(T0))
+    assert recommended.evaluate(facts).effect is Effect.ALLOW
+    mutate(facts)
+    outcome = recommended.evaluate(facts)
+    assert outcome.effect is Effect.DENY and outcome.reasons[0].rule == "policy-input"
+
+
+def test_every_declared_fact_is_provided(recommended, sample_fleet):
+    from blastwall.core.decide import policy_facts
+    from blastwall.core.impact import blast_radius, resolve
+    prop = proposal(Operation(Verb.DELETE, "env/prod-cn"))
+    radius = blast_radius(sample_fleet, resolve(sample_fleet, prop.operations))
+    facts = policy_facts(sample_fleet, recommended, prop, radius, radius.impact(), Context(T0))
+    assert set(facts) == set(FACTS)
+
+
+FREEZE = """version: 1
+extends: recommended
+params: {approve_customers: 100000}
+freezes:
+  - name: holiday
+    start: 2026-03-01T00:00:00Z
+    end: 2026-03-10T00:00:00Z
+    scope: {env: prod}
+"""
+
+
+@pytest.mark.parametrize("op, when, effect", [
+    (Operation(Verb.RESTART, "deploy/prod-us-east-1/web"), T0, Effect.DENY),
+    (Operation(Verb.READ, "deploy/prod-us-east-1/web"), T0, Effect.ALLOW),
+    (Operation(Verb.RESTART, "deploy/dev-us-east-1/web"), T0, Effect.ALLOW),
+    (Operation(Verb.RESTART, "deploy/prod-us-east-1/web"), datetime(2026, 3, 10, tzinfo=timezone.utc), Effect.ALLOW),
+    (Operation(Verb.RESTART, "deploy/prod-us-east-1/web"), datetime(2026, 2, 28, 23, 59, tzinfo=timezone.utc), Effect.ALLOW),
+    (Operation(Verb.CREATE, "deploy/prod-us-east-1/web"), T0, Effect.DENY),
+])
+def test_freeze_scope_and_boundaries(sample_fleet, op, when, effect):
+    d = decide(sample_fleet, policy(FREEZE), proposal(op), Context(when))
+    assert d.effect is effect, d.explanation
+    assert (d.reasons[0].rule == "freeze") == (effect is Effect.DENY)
+
+
+WINDOW = """version: 1
+extends: recommended
+params: {approve_customers: 100000}
+windows:
+  - name: berlin-office-hours
+    scope: {env: prod}
+    timezone: Europe/Berlin
+    days: [mon, tue, wed, thu]
+    start: "09:00"
+    end: "17:00"
+  - name: night-batch
+    scope: {env: dev}
+    timezone: UTC
+    days: [fri]
+    start: "22:00"
+    end: "02:00"
+"""
+
+
+@pytest.mark.parametrize("target, when, effect", [
+    ("deploy/prod-us-east-1/web", datetime(2026, 3, 4, 8, 30, tzinfo=timezone.utc), Effect.ALLOW),   # 09:30 Berlin Wed
+    ("deploy/prod-us-east-1/web", datetime(2026, 3, 4, 7, 30, tzinfo=timezone.utc), Effect.DENY),    # 08:30 Berlin
+    ("deploy/prod-us-east-1/web", datetime(2026, 7, 1, 15, 30, tzinfo=timezone.utc), Effect.DENY),   # 17:30 CEST
+    ("deploy/prod-us-east-1/web", datetime(2026, 7, 1, 14, 30, tzinfo=timezone.utc), Effect.ALLOW),  # 16:30 CEST
+    ("deploy/prod-us-east-1/web", datetime(2026, 3, 6, 10, 0, tzinfo=timezone.utc), Effect.DENY),    # Friday
+    ("deploy/dev-us-east-1/web", datetime(2026, 3, 6, 23, 0, tzinfo=timezone.utc), Effect.ALLOW),    # Fri 23:00
+    ("deploy/dev-us-east-1/web", datetime(2026, 3, 7, 1, 0, tzinfo=timezone.utc), Effect.ALLOW),     # Sat 01:00, Fri's window
+    ("deploy/dev-us-east-1/web", datetime(2026, 3, 7, 23, 0, tzinfo=timezone.utc), Effect.DENY),     # Sat 23:00
+])
+def test_recurring_windows_in_their_time_zone(sample_fleet, target, when, effect):
+    d = decide(sample_fleet, policy(WINDOW), proposal(Operation(Verb.RESTART, target)), Context(when))
+    assert d.effect is effect, d.explanation
+
+
+def test_kill_switch_denies_all_but_reads(sample_fleet, recommended):
+    stop = Context(T0, kill_switch=True)
+    assert decide(sample_fleet, recommended, proposal(Operation(Verb.RESTART, "deploy/dev-us-east-1/web")), stop).effect is Effect.DENY
+    assert decide(sample_fleet, recommended, proposal(Operation(Verb.READ, "deploy/dev-us-east-1/web")), stop).effect is Effect.ALLOW
+
+
+@st.composite
+def random_rule(draw):
+    fact = draw(st.sampled_from([k for k, v in FACTS.items() if v == "int"]))
+    bound = draw(st.integers(-5, 50_000))
+    effect = draw(st.sampled_from(["allow", "approve", "deny"]))
+    return {"name": f"r-{draw(st.integers(0, 10**6))}", "effect": effect,
+            "when": f"{fact} > {bound}", "message": "m"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(random_rule(), max_size=6, unique_by=lambda r: r["name"]),
+       st.sampled_from(["delete", "restart", "read", "update"]),
+       st.sampled_from(["env/prod-cn", "deploy/dev-us-east-1/web", "db/orders-prod-us-east-1"]))
+def test_deny_beats_approve_beats_allow(sample_fleet, rules, verb, target):
+    p = compile_policy({"version": 1, "extends": "recommended", "rules": rules}, builtin_policy_doc())
+    d = decide(sample_fleet, p, proposal(Operation(Verb(verb), target)), Context(T0))
+    effects = {r.effect for r in d.reasons}
+    assert d.effect == max(effects, key=lambda e: e.severity)
+    assert all(r.effect.severity <= d.effect.severity for r in d.reasons)
+    assert (d.approval is not None) == (d.effect is Effect.APPROVE)
+
+
+def test_policy_revision_changes_with_content():
+    a = policy("version: 1\nextends: recommended\n")
+    b = policy("version: 1\nextends: recommended\nparams: {approve_customers: 1}\n")
+    assert a.revision != b.revision and a.revision == policy("version: 1\nextends: recommended\n").revision
+
+
+def test_yaml_policy_with_unquoted_times(sample_fleet):
+    doc = yaml.safe_load(FREEZE)          # PyYAML reads the ISO times as datetimes
+    p = compile_policy(doc, builtin_policy_doc())
+    assert p.freezes[0].active(T0)
