@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     except BlastwallError as exc:
         _fail(exc)
     except Exception as exc:  # noqa: BLE001  fail closed, say so
-        console(stderr=True).print(f"[red]internal error[/] ({type(exc).__name__}: {exc}); nothing is allowed.")
+        click.echo(f"internal error ({type(exc).__name__}: {exc}); nothing is allowed.", err=True)
         sys.exit(EXIT_INTERNAL)
 
 
@@ -48,7 +48,7 @@ def _split_agent_argv(argv: list[str]) -> tuple[list[str], list[str] | None]:
 
 
 def _fail(exc: BlastwallError) -> None:
-    console(stderr=True).print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+    click.echo(f"error: {exc}", err=True)
     sys.exit(EXIT_BAD_INPUT if isinstance(exc, InputError) else EXIT_INTERNAL)
 
 

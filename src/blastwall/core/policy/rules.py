@@ -10,13 +10,14 @@ from typing import Any, Mapping
 from cel_expr_python import cel
 
 from blastwall.core.graph import SELECTOR_FIELDS
+from blastwall.core.limits import Limit, parse_limits
 from blastwall.core.model import Effect, Reason
 from blastwall.core.policy.calendar import Freeze, Window, parse_freeze, parse_window
 from blastwall.core.policy.facts import FACTS, cel_variables, check_activation, param_type
 from blastwall.core.policy.template import placeholders, render
 from blastwall.errors import PolicyError
 
-TOP_KEYS = {"version", "extends", "params", "rules", "disable", "default", "freezes", "windows"}
+TOP_KEYS = {"version", "extends", "params", "rules", "disable", "default", "freezes", "windows", "limits"}
 RULE_KEYS = {"name", "effect", "when", "message", "alternative", "approvers"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -50,6 +51,7 @@ class Policy:
     freezes: tuple[Freeze, ...]
     windows: tuple[Window, ...]
     revision: str
+    limits: tuple[Limit, ...] = ()
 
     @property
     def production_envs(self) -> list[str]:
@@ -125,8 +127,9 @@ def compile_policy(doc: Mapping[str, Any] | None, builtin: Mapping[str, Any]) ->
     default = _effect(doc.get("default", base.get("default", "approve")), "default")
     freezes = tuple(parse_freeze(f, f"freezes[{i}]", _check_scope) for i, f in enumerate(_list(doc, "freezes")))
     windows = tuple(parse_window(w, f"windows[{i}]", _check_scope) for i, w in enumerate(_list(doc, "windows")))
+    limits = parse_limits(doc["limits"] if "limits" in doc else base.get("limits"))
     revision = _revision(doc, builtin)
-    return Policy(rules, params, declared, default, freezes, windows, revision)
+    return Policy(rules, params, declared, default, freezes, windows, revision, limits)
 
 
 def _check_top(doc: Mapping[str, Any]) -> None:
