@@ -80,3 +80,8 @@ def test_lookup_by_id_and_alias():
     assert fleet.id_of(fleet.lookup("k8s:c:statefulset:ns/c")) == "c"
     assert fleet.id_of(fleet.lookup("b")) == "b"
     assert fleet.lookup("k8s:c:statefulset:ns/") == -1
+
+
+def test_alias_prefix_also_matches_ids_in_alias_form():
+    fleet = fleet_from_records([{"id": "k8s:c:pod:ns/a", "kind": "pod"}, {"id": "k8s:c:pod:other/b", "kind": "pod"}])
+    assert [fleet.id_of(i) for i in np.flatnonzero(match(fleet, {"alias_prefix": "k8s:c:pod:ns/"}))] == ["k8s:c:pod:ns/a"]

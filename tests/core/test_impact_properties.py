@@ -56,3 +56,10 @@ def test_impact_is_deterministic_and_order_free(case):
     first = blast_radius(a, resolve(a, op_list)).impact()
     second = blast_radius(b, resolve(b, list(reversed(op_list)))).impact()
     assert first == second
+
+
+def test_a_mutating_selector_matching_nothing_is_an_unknown_target():
+    fleet = fleet_from_records([{"id": "a", "kind": "svc", "env": "dev"}])
+    ops = [Operation(Verb.DELETE, selector={"env": "prod"}), Operation(Verb.READ, selector={"env": "qa"})]
+    impact = blast_radius(fleet, resolve(fleet, ops)).impact()
+    assert impact.unknown_targets == ('<selector matching nothing: {"env": "prod"}>',)

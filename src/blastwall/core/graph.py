@@ -32,14 +32,20 @@ class Coded:
 
     def values(self, idx: np.ndarray) -> list[str]:
         """Sorted distinct values over ``idx``, absent left out."""
-        present = np.unique(self.codes[idx])
+        codes = self.codes[idx]
+        if codes.size <= 256:
+            present = set(codes.tolist())
+        else:                      # a count per code: linear, unlike np.unique's hashing
+            present = np.flatnonzero(np.bincount(codes, minlength=len(self.vocab))).tolist()
         return sorted(v for v in (self.vocab[c] for c in present) if v != ABSENT)
 
 
 @dataclass(frozen=True, slots=True)
 class CSR:
-    indptr: np.ndarray   # int64, n + 1
+    indptr: np.ndarray   # n + 1; uint32 while the edges fit, else int64
     indices: np.ndarray  # int32
+    # zeroed visit masks handed back after each closure (a pool, so threads never share one)
+    _scratch: list = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_edges(cls, src: np.ndarray, dst: np.ndarray, n: int) -> "CSR":
@@ -47,14 +53,19 @@ class CSR:
         order = np.argsort(src, kind="stable")
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-        return cls(indptr, dst[order].astype(np.int32, copy=False))
+        return cls(compact_indptr(indptr), dst[order].astype(np.int32, copy=False))
 
     def row(self, i: int) -> np.ndarray:
-        return self.indices[self.indptr[i]:self.indptr[i + 1]]
+        return self.indices[int(self.indptr[i]):int(self.indptr[i + 1])]
 
     @property
     def nbytes(self) -> int:
         return self.indptr.nbytes + self.indices.nbytes
+
+
+def compact_indptr(indptr: np.ndarray) -> np.ndarray:
+    """uint32 row pointers when the edge count fits (4 bytes per resource saved)."""
+    return indptr.astype(np.uint32) if indptr[-1] < 2**32 else indptr.astype(np.int64, copy=False)
 
 
 @dataclass(frozen=True)
@@ -109,47 +120,79 @@ class Fleet:
 
 
 def closure(csr: CSR, sources: np.ndarray, n: int) -> np.ndarray:
-    """Every node reachable from ``sources`` along ``csr`` (sources included), sorted.
+    """Every node reachable from ``sources`` along ``csr`` (sources included), sorted int64.
 
     Level-synchronous BFS over whole frontiers; cycles are harmless because a
-    node joins at most once.
+    node joins at most once.  The visit mask (0 unseen, 1 visited, 2 found this
+    level) is pooled and reset by what was visited, so a small closure costs
+    nothing in ``n``.  Boolean indexing and large sorts are slow in NumPy, so
+    the kernel uses ``np.compress`` and mask scans instead.
     """
-    seen = np.zeros(n, dtype=bool)
-    frontier = np.unique(np.asarray(sources, dtype=np.int64))
-    seen[frontier] = True
-    levels = [frontier]
-    while frontier.size:
-        reached = _neighbours(csr, frontier)
-        reached = reached[~seen[reached]]
-        if not reached.size:
+    frontier = np.array(sources, dtype=np.int64).ravel()
+    if frontier.size > 1:
+        frontier = _sorted_distinct(frontier)
+    reached = _neighbours(csr, frontier)
+    if not reached.size:           # nothing hangs off the sources (a leaf)
+        return frontier
+    try:
+        seen = csr._scratch.pop()
+    except IndexError:
+        seen = None
+    if seen is None or seen.size != n:
+        seen = np.zeros(n, dtype=np.uint8)
+    levels, count = [frontier], frontier.size
+    seen[frontier] = 1
+    while True:
+        fresh = np.compress(seen[reached] == 0, reached)
+        if not fresh.size:
             break
-        frontier = _dedupe(reached, n)
-        seen[frontier] = True
+        frontier = _distinct(fresh, seen, n)
+        seen[frontier] = 1
         levels.append(frontier)
-    out = np.concatenate(levels)
-    out.sort()
+        count += frontier.size
+        reached = _neighbours(csr, frontier)
+    if count > n >> 6:             # large: one scan of the mask beats merging the levels
+        out = np.flatnonzero(seen.view(np.bool_))
+        seen.fill(0)
+    else:
+        out = np.concatenate(levels)
+        out.sort()
+        seen[out] = 0
+    if len(csr._scratch) < 4:
+        csr._scratch.append(seen)
     return out
 
 
 def _neighbours(csr: CSR, frontier: np.ndarray) -> np.ndarray:
-    starts = csr.indptr[frontier]
-    lens = csr.indptr[frontier + 1] - starts
-    total = int(lens.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
+    """Concatenated rows of ``frontier`` as int64, with repeats."""
     if frontier.size == 1:
-        return csr.indices[starts[0]:starts[0] + total].astype(np.int64)
-    shift = np.repeat(starts - (np.cumsum(lens) - lens), lens)
-    return csr.indices[shift + np.arange(total)].astype(np.int64, copy=False)
+        return csr.row(frontier[0]).astype(np.int64)
+    starts, ends = csr.indptr[frontier], csr.indptr[1:][frontier]
+    keep = ends > starts
+    if not keep.all():                        # most frontier nodes are leaves
+        starts, ends = np.compress(keep, starts), np.compress(keep, ends)
+        if not starts.size:
+            return np.empty(0, dtype=np.int64)
+    starts, ends = starts.astype(np.int64), ends.astype(np.int64)
+    # edge positions: +1 inside a row, a jump to the next row's start between rows
+    bounds = np.cumsum(ends - starts)
+    pos = np.ones(int(bounds[-1]), dtype=np.int64)
+    pos[0] = starts[0]
+    pos[bounds[:-1]] = starts[1:] - ends[:-1] + 1
+    return csr.indices[np.cumsum(pos, out=pos)].astype(np.int64)
 
 
-def _dedupe(nodes: np.ndarray, n: int) -> np.ndarray:
-    if nodes.size < 64:
-        return np.unique(nodes)
-    slot = np.empty(n, dtype=np.int32)
-    pos = np.arange(nodes.size, dtype=np.int32)
-    slot[nodes] = pos
-    return nodes[slot[nodes] == pos]
+def _distinct(nodes: np.ndarray, seen: np.ndarray, n: int) -> np.ndarray:
+    """Sorted distinct ``nodes`` (none visited yet): large sets through the mask, small by sorting."""
+    if nodes.size > n >> 8:
+        seen[nodes] = 2
+        return np.flatnonzero(seen == 2)
+    return _sorted_distinct(nodes)
+
+
+def _sorted_distinct(nodes: np.ndarray) -> np.ndarray:
+    nodes = np.sort(nodes)         # np.unique hashes, which is slower here
+    return nodes[np.concatenate(([True], nodes[1:] != nodes[:-1]))]
 
 
 def match(fleet: Fleet, selector: Mapping[str, Any], idx: np.ndarray | None = None) -> np.ndarray:
@@ -178,9 +221,10 @@ def _field_mask(fleet: Fleet, key: str, value: Any, idx: np.ndarray) -> np.ndarr
         return idx == fleet.ids.find(str(value))
     if key == "stateful":
         return fleet.stateful[idx] == bool(value)
-    if key == "alias_prefix":
+    if key == "alias_prefix":                    # ids of imported fleets use the alias form too
         lo, hi = fleet.aliases.prefix_range(str(value))
-        return np.isin(idx, fleet.alias_target[lo:hi])
+        id_lo, id_hi = fleet.ids.prefix_range(str(value))
+        return np.isin(idx, fleet.alias_target[lo:hi]) | ((idx >= id_lo) & (idx < id_hi))
     raise KeyError(key)
 
 

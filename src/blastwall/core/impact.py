@@ -1,6 +1,7 @@
 """Resolution of operations against the fleet, and the blast radius (contract section 1)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -54,7 +55,10 @@ def _resolve_one(fleet: Fleet, op: Operation, i: int) -> tuple[Verb, np.ndarray,
         raise ProposalError("an operation names exactly one of 'target' or 'selector'",
                             field=f"operations[{i}]")
     if op.selector is not None:
-        return op.verb, _select(fleet, op.selector, i), None
+        idx = _select(fleet, op.selector, i)
+        if idx.size or op.verb in (Verb.READ, Verb.CREATE):
+            return op.verb, idx, None
+        return op.verb, idx, _selector_label(op.selector)   # matching nothing proves nothing: unknown
     found = fleet.lookup(op.target)
     if found >= 0:
         verb = Verb.UPDATE if op.upsert else op.verb
@@ -64,6 +68,10 @@ def _resolve_one(fleet: Fleet, op: Operation, i: int) -> tuple[Verb, np.ndarray,
     if op.verb is Verb.READ and op.fallback and fleet.lookup(op.fallback) >= 0:
         return op.verb, np.array([fleet.lookup(op.fallback)], dtype=np.int64), None
     return op.verb, _EMPTY, op.target
+
+
+def _selector_label(selector) -> str:
+    return "<selector matching nothing: " + json.dumps(selector, sort_keys=True) + ">"
 
 
 def _select(fleet: Fleet, selector, i: int) -> np.ndarray:
