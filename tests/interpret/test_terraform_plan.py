@@ -18,7 +18,7 @@ from blastwall.errors import ProposalError
 from blastwall.loaders.terraform_state import import_terraform_state
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "terraform"
-SCENARIOS = Path("/work/shared/scenarios")
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "shared"
 
 
 def load(name: str) -> dict:
@@ -70,7 +70,7 @@ EXPECTED = {
         (Verb.DELETE, "module.prod_eu_eu_west_1.terraform_data.payments_db"),
     ],
     "data_read": [
-        (Verb.READ, "data.terraform_remote_state.shared"),
+        (Verb.READ, None),                     # data sources touch nothing in the fleet
         (Verb.UPDATE, "terraform_data.consumer"),
         (Verb.UPDATE, "terraform_data.source"),
     ],
@@ -179,7 +179,7 @@ def test_data_source_reads_and_cannot_claim_anything_else():
     read = change("data.aws_ami.x", "read", mode="data")
     odd = change("data.aws_ami.y", "delete", mode="data")
     ops = interpret_plan(plan_with(read, odd))
-    assert [(op.verb, op.target) for op in ops[:1]] == [(Verb.READ, "data.aws_ami.x")]
+    assert [(op.verb, op.target) for op in ops[:1]] == [(Verb.READ, None)]
     assert ops[1].verb == Verb.EXEC and "data.aws_ami.y" in ops[1].note
 
 

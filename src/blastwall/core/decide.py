@@ -43,7 +43,7 @@ def decide(fleet: Fleet, policy: Policy, proposal: Proposal, ctx: Context) -> De
 def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: BlastRadius,
                  impact: Impact, ctx: Context) -> dict[str, Any]:
     prod = _production_mask(fleet, policy)
-    touched, region = radius.touched, fleet.column("region")
+    touched = radius.touched
     prod_touched = touched[prod[touched]]
     destructive = radius.destructive
     changed = radius.resolved.indices(CHANGE_VERBS)
@@ -62,9 +62,9 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
         "impact.environments": list(impact.environments), "impact.regions": list(impact.regions),
         "impact.destructive": bool(radius.deleted.size) or radius.resolved.unknown_destructive > 0,
         "impact.destructive_environments": fleet.column("env").values(destructive),
-        "impact.destructive_production_regions": region.values(destructive[prod[destructive]]),
+        "impact.destructive_production_regions": _regions(fleet, destructive[prod[destructive]]),
         "impact.production": bool(prod_touched.size),
-        "impact.production_regions": region.values(prod_touched),
+        "impact.production_regions": _regions(fleet, prod_touched),
         "impact.production_stateful_deleted": int((fleet.stateful & prod)[radius.deleted].sum()),
         "impact.production_customers": int(fleet.customers[prod_touched].sum()),
         "impact.change_regions": _regions(fleet, changed[prod[changed]]),

@@ -32,7 +32,7 @@ def parse_proposal(doc: Any, files: FileReader | None = None) -> Proposal:
     source = artifacts[0] if artifacts else "operations"
     if artifacts:
         ops += interpret_artifact(source, doc[source], files)
-    if not ops:
+    if not ops and not artifacts:
         raise ProposalError("a proposal needs 'operations' or an artifact (argv, command, terraform_plan)",
                             field="operations")
     return Proposal(agent, operator, intent, tuple(ops), source)

@@ -124,6 +124,8 @@ def _operation_for_change(entry: Any, field: str) -> Operation | None:
         return opaque(f"terraform: unknown mode {mode!r} of {address}")
     if mode == "data" and verb != Verb.READ:
         return opaque(f"terraform: data source {address} cannot {'+'.join(actions)}")
+    if mode == "data":                      # reading a data source touches nothing in the fleet
+        return Operation(Verb.READ, note=_note(entry, actions, address))
     return Operation(verb, target=address, note=_note(entry, actions, address))
 
 
