@@ -981,7 +981,7 @@ def _is_local(c: _Cmd) -> bool:
 
 def _context_problem(c: _Cmd) -> str:
     """Why the cluster is unknown, or "" when --context names it."""
-    for flag in ("server", "cluster"):
+    for flag in ("server", "cluster", "kubeconfig"):      # another kubeconfig can rename any cluster
         if c.value(flag) is not None:
             return f"--{flag} overrides the cluster of the context"
     ctx = c.value("context")
