@@ -63,6 +63,8 @@ def _text(doc: Mapping, key: str, required: bool = False, limit: int = 256) -> s
         raise ProposalError(f"'{key}' must be a{' non-empty' if required else ''} string", field=key)
     if len(value) > limit:
         raise ProposalError(f"'{key}' is longer than {limit} characters", field=key)
+    if "\x00" in value:
+        raise ProposalError(f"'{key}' contains a NUL character", field=key)
     if key != "intent" and not value.isprintable():
         raise ProposalError(f"'{key}' contains control characters", field=key)
     return value

@@ -1,0 +1,1 @@
+"""Audit trail: hash chain, signed checkpoints, export."""

@@ -1,0 +1,170 @@
+"""`blastwall serve`, and the human-facing clients: approvals, kill-switch, principals."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import click
+import httpx
+from rich.markup import escape
+from rich.table import Table
+
+from blastwall.cli.main import cli
+from blastwall.cli.render import console
+from blastwall.errors import InputError
+
+DEFAULT_URL = "http://127.0.0.1:8470"
+
+
+@cli.command(help="Run the governance service (HTTP API, SQLite by default, PostgreSQL for replicas).")
+@click.option("--inventory", required=True, type=click.Path(dir_okay=False))
+@click.option("--policy", default=None, type=click.Path(dir_okay=False))
+@click.option("--principals", "principals_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--db", default="sqlite:///blastwall.db", show_default=True, help="sqlite:///FILE or postgresql://...")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8470, show_default=True, type=int)
+def serve(inventory, policy, principals_file, db, host, port):
+    import uvicorn
+
+    from blastwall.service.app import create_app
+    from blastwall.service.gateway import Gateway
+    from blastwall.service.principals import load_principals
+    from blastwall.store.base import open_store
+    store = open_store(db)
+    store.migrate()
+    gateway = Gateway(inventory, policy, store, load_principals(principals_file))
+    signal.signal(signal.SIGHUP, lambda *_: _reload(gateway))
+    console(stderr=True).print(f"blastwall serving on http://{host}:{port} (store {store.backend}, "
+                               f"policy {gateway.revisions()['policy_revision']}); SIGHUP reloads")
+    uvicorn.run(create_app(gateway), host=host, port=port, log_level="warning")
+
+
+def _reload(gateway) -> None:
+    try:
+        gateway.reload(by="signal")
+    except Exception as exc:  # noqa: BLE001  the old inventory and policy keep serving
+        click.echo(f"reload refused: {exc}", err=True)
+
+
+class Api:
+    def __init__(self, url: str, token: str | None):
+        if not token:
+            raise InputError("no token: pass --token or set BLASTWALL_TOKEN", field="--token")
+        self.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    def call(self, method: str, path: str, **kw):
+        try:
+            res = self.client.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach the service: {exc}") from None
+        if res.status_code >= 400:
+            err = res.json().get("error", {}) if res.headers.get("content-type", "").startswith("application/json") else {}
+            raise click.ClickException(f"{res.status_code}: {err.get('message', res.text)}")
+        return res.json()
+
+
+def api_options(fn):
+    fn = click.option("--url", default=lambda: os.environ.get("BLASTWALL_URL", DEFAULT_URL), show_default=DEFAULT_URL)(fn)
+    return click.option("--token", default=lambda: os.environ.get("BLASTWALL_TOKEN"), help="Or BLASTWALL_TOKEN.")(fn)
+
+
+@cli.group(help="Review approval requests (humans).")
+def approvals() -> None:
+    pass
+
+
+@approvals.command("list", help="Open approval requests, impact first.")
+@api_options
+@click.option("--state", default="pending", show_default=True)
+def approvals_list(url, token, state):
+    rows = Api(url, token).call("GET", "/v1/approvals", params={"state": state})
+    table = Table("request", "approvers", "scope", "expires", "state")
+    for r in rows:
+        scope = r["scope"]
+        table.add_row(r["id"], str(r["approvers"]), escape(f"{', '.join(scope['environments'])} / "
+                                                          f"{', '.join(scope['regions'])}"), r["expires_at"], r["state"])
+    console().print(table)
+
+
+@approvals.command("show", help="One request: the computed impact, then the proposal and reviews.")
+@api_options
+@click.argument("request_id")
+def approvals_show(url, token, request_id):
+    req = Api(url, token).call("GET", f"/v1/approvals/{request_id}")
+    prop, impact = req["proposal"], req["proposal"]["decision"]["impact"]
+    out = console()
+    out.print(f"[bold]{escape(request_id)}[/] {req['state']} — needs {req['approvers']} approver(s)")
+    out.print(f"[bold]impact[/]: deletes {impact['deleted']:,}, degrades {impact['degraded']:,}, "
+              f"{impact['customers']:,} customers, {impact['fleet_fraction']:.1%} of fleet, "
+              f"environments {escape(', '.join(impact['environments']) or '-')}, "
+              f"regions {escape(', '.join(impact['regions']) or '-')}")
+    out.print(f"[bold]agent[/] {escape(prop['agent'])} (operator {escape(prop['operator'] or '-')})")
+    out.print("[bold]stated intent (untrusted)[/]: " + escape(json.dumps(prop["intent"])))
+    out.print(escape(prop["decision"]["explanation"]))
+    for r in req["reviews"]:
+        out.print(f"  review by {escape(r['reviewer'])}: {r['verdict']} "
+                  f"({'accepted' if r['accepted'] else 'rejected: ' + escape(r['reason'])})")
+
+
+@approvals.command("approve", help="Approve a request (your authority must cover its impact).")
+@api_options
+@click.argument("request_id")
+@click.option("--reason", default="")
+def approvals_approve(url, token, request_id, reason):
+    _review(url, token, request_id, "approve", reason)
+
+
+@approvals.command("deny", help="Veto a request.")
+@api_options
+@click.argument("request_id")
+@click.option("--reason", default="")
+def approvals_deny(url, token, request_id, reason):
+    _review(url, token, request_id, "deny", reason)
+
+
+def _review(url, token, request_id, verdict, reason):
+    res = Api(url, token).call("POST", f"/v1/approvals/{request_id}/reviews",
+                               json={"verdict": verdict, "reason": reason})
+    console().print_json(data=res)
+
+
+@cli.group("kill-switch", help="Stop agents: global, agent:NAME or env:NAME.")
+def kill_switch() -> None:
+    pass
+
+
+@kill_switch.command("engage")
+@api_options
+@click.option("--scope", default="global", show_default=True)
+@click.option("--reason", required=True)
+def ks_engage(url, token, scope, reason):
+    console().print_json(data=Api(url, token).call("POST", "/v1/kill-switch",
+                                                   json={"scope": scope, "engaged": True, "reason": reason}))
+
+
+@kill_switch.command("release")
+@api_options
+@click.option("--scope", default="global", show_default=True)
+@click.option("--reason", required=True)
+def ks_release(url, token, scope, reason):
+    console().print_json(data=Api(url, token).call("POST", "/v1/kill-switch",
+                                                   json={"scope": scope, "engaged": False, "reason": reason}))
+
+
+@kill_switch.command("status")
+@api_options
+def ks_status(url, token):
+    console().print_json(data=Api(url, token).call("GET", "/v1/kill-switch"))
+
+
+@cli.group(help="Manage principals' tokens.")
+def principals() -> None:
+    pass
+
+
+@principals.command("token", help="Print a new random token and the hash to put in the principals file.")
+def principals_token():
+    from blastwall.service.principals import new_token
+    token, digest = new_token()
+    click.echo(f"token:        {token}\ntoken_sha256: {digest}")

@@ -1,0 +1,78 @@
+"""Principals (agents and humans) from a config file; bearer tokens stored only as SHA-256 hashes."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blastwall.core.authority import Authority, Principal
+from blastwall.errors import InputError
+from blastwall.loaders.yamlsafe import load_yaml_with_lines
+
+ROLES = frozenset({"approver", "kill-switch", "admin"})
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """(token, its hash): the token is shown once; only the hash is stored."""
+    token = "bw_" + secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+@dataclass(frozen=True)
+class Directory:
+    by_hash: dict[str, Principal]
+    by_name: dict[str, Principal]
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        if not token:
+            return None
+        digest = hash_token(token)
+        for known, principal in self.by_hash.items():
+            if hmac.compare_digest(known, digest):
+                return principal
+        return None
+
+
+def load_principals(path: str | Path) -> Directory:
+    text = Path(path).read_text(encoding="utf-8")
+    doc, _ = load_yaml_with_lines(text, str(path))
+    return parse_principals(doc, str(path))
+
+
+def parse_principals(doc: Any, source: str = "<principals>") -> Directory:
+    items = doc.get("principals") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not items:
+        raise InputError("'principals' must be a non-empty list", source=source, field="principals")
+    by_hash, by_name = {}, {}
+    for i, raw in enumerate(items):
+        principal, digest = _parse_one(raw, f"principals[{i}]", source)
+        if principal.name in by_name or digest in by_hash:
+            raise InputError("duplicate principal name or token", source=source, field=f"principals[{i}]")
+        by_hash[digest], by_name[principal.name] = principal, principal
+    return Directory(by_hash, by_name)
+
+
+def _parse_one(raw: Any, where: str, source: str) -> tuple[Principal, str]:
+    def fail(msg: str, fld: str) -> InputError:
+        return InputError(msg, source=source, field=f"{where}.{fld}")
+    if not isinstance(raw, dict):
+        raise InputError("a principal is an object", source=source, field=where)
+    name, kind, digest = raw.get("name"), raw.get("kind"), raw.get("token_sha256")
+    if not isinstance(name, str) or not name or not name.isprintable() or " " in name:
+        raise fail("'name' is required (no spaces)", "name")
+    if kind not in ("agent", "human"):
+        raise fail("'kind' must be agent or human", "kind")
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise fail("'token_sha256' must be the hex SHA-256 of the token (blastwall principals token)", "token_sha256")
+    roles = frozenset(raw.get("roles", []))
+    if roles - ROLES or (roles and kind == "agent"):
+        raise fail(f"roles are {', '.join(sorted(ROLES))}, for humans only", "roles")
+    authority = Authority.parse(raw.get("authority"), f"{where}.authority")
+    return Principal(name, kind, roles, str(raw.get("operator", "")), authority), digest

@@ -1,0 +1,1 @@
+"""Durable store: see base.py for the interface."""

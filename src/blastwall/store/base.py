@@ -1,0 +1,182 @@
+"""The durable store: one interface, SQLite and PostgreSQL backends.
+
+Every state change goes through ``Store.transact(work)``: ``work(tx)`` runs inside
+one durable transaction together with the audit records it appends (``tx.audit``).
+If the transaction cannot commit, ``transact`` raises ``StoreError`` and nothing
+of it happened: callers refuse the request (never "decided but unrecorded").
+
+Writes from many threads are group-committed: the backend may run several
+callers' ``work`` in one database transaction (each in its own savepoint, so one
+failing work does not undo the others) and commit once.  ``transact`` returns only
+after the commit is durable (SQLite WAL + synchronous=FULL; PostgreSQL fsync).
+
+Rows are plain dicts; JSON columns are stored as text and returned as parsed
+objects.  Times are timezone-aware UTC datetimes (stored as ISO-8601 text).
+
+Backends (store/sqlite.py, store/postgres.py; shared SQL in store/sql.py, the writer
+in store/writer.py) also offer ``schema_version()`` and ``batches`` (commits so far).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+from blastwall.errors import BlastwallError
+
+T = TypeVar("T")
+
+
+class StoreError(BlastwallError):
+    """The store could not read or durably write: the caller must refuse (fail closed)."""
+    code = "store_unavailable"
+
+
+class StoreConflict(StoreError):
+    """A write broke a uniqueness rule (e.g. a duplicate id); nothing of that work was kept."""
+    code = "store_conflict"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int                 # 1, 2, 3, ... no gaps
+    at: datetime
+    kind: str                # proposal, decision, review, grant, redeem, execution, kill_switch, reload, auth_failure, ...
+    actor: str               # principal name, or "system"
+    payload: dict            # canonical-JSON-able
+    prev_hash: str           # hex sha256 of the previous record ("0"*64 for seq 1)
+    hash: str                # hex sha256(prev_hash + canonical JSON of (seq, at, kind, actor, payload))
+
+
+class Tx(ABC):
+    """Domain writes and consistent reads inside one transaction."""
+
+    @abstractmethod
+    def audit(self, kind: str, actor: str, payload: dict, at: datetime) -> AuditRecord:
+        """Append to the hash chain (serialised across replicas: the chain head is locked)."""
+
+    # proposals ---------------------------------------------------------------
+    @abstractmethod
+    def insert_proposal(self, row: dict) -> None:
+        """row: id, agent, operator, intent, proposal (json), decision (json), effect, digest,
+        policy_revision, inventory_revision, status, created_at; optional envs (list of the
+        environments it touches, default decision["impact"]["environments"]; used by void_grants)."""
+
+    @abstractmethod
+    def get_proposal(self, proposal_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def set_proposal_status(self, proposal_id: str, status: str) -> None: ...
+
+    # approval requests and reviews ---------------------------------------------
+    @abstractmethod
+    def insert_request(self, row: dict) -> None:
+        """row: id, proposal_id, digest, approvers (int), scope (json), state ('pending'),
+        created_at, expires_at, emergency (bool)."""
+
+    @abstractmethod
+    def get_request(self, request_id: str, for_update: bool = False) -> dict | None:
+        """for_update: lock the row until commit (PostgreSQL SELECT ... FOR UPDATE)."""
+
+    @abstractmethod
+    def set_request_state(self, request_id: str, state: str) -> None: ...
+
+    @abstractmethod
+    def insert_review(self, row: dict) -> None:
+        """row: request_id, reviewer, verdict ('approve'|'deny'), accepted (bool), reason, at."""
+
+    @abstractmethod
+    def reviews(self, request_id: str) -> list[dict]: ...
+
+    # grants --------------------------------------------------------------------
+    @abstractmethod
+    def insert_grant(self, row: dict) -> None:
+        """row: id, proposal_id, request_id, digest, created_at, expires_at."""
+
+    @abstractmethod
+    def get_grant(self, grant_id: str) -> dict | None:
+        """The grant row plus redeemed_at and void_reason (None while usable)."""
+
+    @abstractmethod
+    def redeem_grant(self, grant_id: str, digest: str, now: datetime) -> bool:
+        """Atomically mark redeemed iff unredeemed, not void, unexpired and digest matches."""
+
+    @abstractmethod
+    def void_grants(self, reason: str, agent: str | None = None, env: str | None = None) -> int:
+        """Void unredeemed grants (all, or of proposals by ``agent`` / touching ``env``)."""
+
+    # kill switch -----------------------------------------------------------------
+    @abstractmethod
+    def set_kill_switch(self, scope: str, engaged: bool, by: str, reason: str, at: datetime) -> None:
+        """scope: 'global', 'agent:NAME' or 'env:NAME'."""
+
+    @abstractmethod
+    def kill_switches(self) -> dict[str, dict]:
+        """As Store.kill_switches, read inside this transaction."""
+
+    # limits ----------------------------------------------------------------------
+    @abstractmethod
+    def take_budget(self, key: str, amount: float, limit: float) -> bool:
+        """Atomically add ``amount`` to counter ``key`` iff the result stays <= ``limit``.
+        Exact under concurrency across replicas (row lock / conditional update, never count-then-insert)."""
+
+    @abstractmethod
+    def budget(self, key: str) -> float:
+        """The counter's current value (0 when never taken)."""
+
+
+class Store(ABC):
+    backend: str = ""
+
+    @abstractmethod
+    def migrate(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def transact(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work(tx)`` durably and return its result, or raise what it raised (its writes
+        undone).  ``work`` runs on the store's writer thread between other callers' works: keep
+        it short, no network or file I/O, and no nested ``transact`` (refused with StoreError).
+        Database failures raise StoreError (StoreConflict for a duplicate key)."""
+
+    @abstractmethod
+    def read(self, work: Callable[[Tx], T]) -> T:
+        """Run read-only ``work`` in a transaction (no audit records)."""
+
+    # convenience reads (outside any caller transaction) ------------------------------
+    @abstractmethod
+    def list_proposals(self, status: str | None = None, agent: str | None = None, limit: int = 100) -> list[dict]: ...
+
+    @abstractmethod
+    def list_requests(self, state: str | None = None, limit: int = 100) -> list[dict]: ...
+
+    @abstractmethod
+    def kill_switches(self) -> dict[str, dict]:
+        """scope -> {engaged, by, reason, at} for every scope ever set."""
+
+    @abstractmethod
+    def audit_records(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]: ...
+
+    @abstractmethod
+    def audit_head(self) -> tuple[int, str]:
+        """(last seq, its hash); (0, '0'*64) when empty."""
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: dict) -> None:
+        """checkpoint: size, root, at, sig (see blastwall.audit.checkpoint); kept as given."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[dict]:
+        """Every saved checkpoint, oldest first."""
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///path/to.db`` (or a bare path) or ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from blastwall.store.postgres import PostgresStore
+        return PostgresStore(url)
+    from blastwall.store.sqlite import SqliteStore
+    return SqliteStore(url.removeprefix("sqlite:///").removeprefix("sqlite://"))

@@ -1,0 +1,379 @@
+"""SQL shared by the SQLite and PostgreSQL backends: schema migrations, the Tx
+implementation and the convenience reads, written once.  A ``Dialect`` holds the
+few differences (placeholders, BEGIN flavour, row locks, identity columns, errors).
+
+Conventions: times are ISO-8601 UTC text (``audit.chain.iso``: sorts as text),
+JSON is canonical text, booleans are 0/1 integers; rows come back decoded.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, Callable
+
+from blastwall.audit.chain import GENESIS, canonical, iso, make_record, parse_iso
+from blastwall.store.base import AuditRecord, StoreConflict, StoreError, Tx
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    param: str                         # "?" (sqlite3) or "%s" (psycopg)
+    begin_write: str                   # takes the write lock, or at least starts the transaction
+    begin_read: str
+    for_update: str                    # row-lock suffix for SELECT ("" where BEGIN IMMEDIATE locks all)
+    serial_pk: str                     # an auto-numbered primary key column
+    migration_lock: str | None         # run first in the migration transaction
+    errors: tuple[type[BaseException], ...]
+    conflicts: tuple[type[BaseException], ...]
+    fatal: tuple[type[BaseException], ...]    # after these the writer starts on a fresh connection
+
+    def q(self, sql: str) -> str:
+        return _placeholders(sql, self.param)
+
+
+@lru_cache(maxsize=256)
+def _placeholders(sql: str, param: str) -> str:
+    return sql if param == "?" else sql.replace("?", param)
+
+
+# schema ----------------------------------------------------------------------------
+# Each step: (version, description, statements).  Append new steps; never edit old ones.
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "initial schema", [
+        """CREATE TABLE audit_log (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL,
+             actor TEXT NOT NULL, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+        # the chain head: one row, locked by every writer (serialises appends across replicas)
+        """CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL,
+             hash TEXT NOT NULL)""",
+        f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS}')",
+        """CREATE TABLE checkpoints (id {serial_pk}, size BIGINT NOT NULL, root TEXT NOT NULL,
+             at TEXT NOT NULL, doc TEXT NOT NULL)""",
+        """CREATE TABLE proposals (id TEXT PRIMARY KEY, agent TEXT NOT NULL, operator TEXT,
+             intent TEXT, proposal TEXT NOT NULL, decision TEXT NOT NULL, effect TEXT NOT NULL,
+             digest TEXT NOT NULL, policy_revision TEXT, inventory_revision TEXT,
+             status TEXT NOT NULL, envs TEXT NOT NULL, created_at TEXT NOT NULL)""",
+        "CREATE INDEX proposals_status ON proposals (status, created_at)",
+        "CREATE INDEX proposals_agent ON proposals (agent, created_at)",
+        """CREATE TABLE approval_requests (id TEXT PRIMARY KEY, proposal_id TEXT NOT NULL,
+             digest TEXT NOT NULL, approvers INTEGER NOT NULL, scope TEXT NOT NULL,
+             state TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+             emergency INTEGER NOT NULL)""",
+        "CREATE INDEX approval_requests_state ON approval_requests (state, created_at)",
+        """CREATE TABLE reviews (id {serial_pk}, request_id TEXT NOT NULL, reviewer TEXT NOT NULL,
+             verdict TEXT NOT NULL, accepted INTEGER NOT NULL, reason TEXT, at TEXT NOT NULL)""",
+        "CREATE INDEX reviews_request ON reviews (request_id)",
+        """CREATE TABLE grants (id TEXT PRIMARY KEY, proposal_id TEXT NOT NULL, request_id TEXT,
+             digest TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+             redeemed_at TEXT, void_reason TEXT)""",
+        "CREATE INDEX grants_proposal ON grants (proposal_id)",
+        """CREATE TABLE kill_switches (switch TEXT PRIMARY KEY, engaged INTEGER NOT NULL,
+             by_principal TEXT NOT NULL, reason TEXT, at TEXT NOT NULL)""",
+        "CREATE TABLE budgets (key TEXT PRIMARY KEY, n DOUBLE PRECISION NOT NULL)",
+    ]),
+]
+
+SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, " \
+                     "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+
+
+def migrate(conn, d: Dialect) -> list[int]:
+    """Apply the missing steps in one transaction; returns the versions applied (idempotent,
+    safe when several processes migrate at once)."""
+    conn.execute(d.begin_write)
+    try:
+        if d.migration_lock:
+            conn.execute(d.migration_lock)
+        conn.execute(SCHEMA_VERSION_DDL)
+        row = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
+        current = _first(row) or 0
+        applied = []
+        for version, description, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            for stmt in statements:
+                conn.execute(stmt.format(serial_pk=d.serial_pk))
+            conn.execute(d.q("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)"),
+                         (version, description, iso(datetime.now(timezone.utc))))
+            applied.append(version)
+        conn.execute("COMMIT")
+        return applied
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _first(row):
+    if row is None:
+        return None
+    return row[0] if not isinstance(row, dict) else next(iter(row.values()))
+
+
+# rows ------------------------------------------------------------------------------
+JSON_COLS = frozenset({"proposal", "decision", "scope", "envs", "doc", "payload"})
+BOOL_COLS = frozenset({"emergency", "accepted", "engaged"})
+TIME_COLS = frozenset({"created_at", "expires_at", "at", "redeemed_at"})
+
+
+def decode(row) -> dict | None:
+    if row is None:
+        return None
+    out = dict(row)
+    for k, v in out.items():
+        if v is None:
+            continue
+        if k in JSON_COLS:
+            out[k] = json.loads(v)
+        elif k in BOOL_COLS:
+            out[k] = bool(v)
+        elif k in TIME_COLS:
+            out[k] = parse_iso(v)
+    return out
+
+
+def to_record(row) -> AuditRecord:
+    r = dict(row)
+    return AuditRecord(int(r["seq"]), parse_iso(r["at"]), r["kind"], r["actor"], json.loads(r["payload"]),
+                       r["prev_hash"], r["hash"])
+
+
+def _json(v) -> str:
+    return canonical(v).decode("utf-8")
+
+
+def _time(v) -> str | None:
+    if v is None:
+        return None
+    return iso(v) if isinstance(v, datetime) else iso(parse_iso(v))
+
+
+# the chain head during one write transaction ------------------------------------------
+FLUSH_ROWS = 1000          # 7 parameters a row: well under SQLite's and PostgreSQL's limits
+_INSERT_AUDIT = "INSERT INTO audit_log (seq, at, kind, actor, payload, prev_hash, hash) VALUES "
+
+
+class ChainState:
+    """Head of the chain for the batch being written; records are inserted at commit time."""
+
+    def __init__(self, seq: int, hash_: str) -> None:
+        self.seq, self.hash = seq, hash_
+        self.pending: list[tuple] = []       # rows for audit_log
+
+    def mark(self) -> tuple[int, str, int]:
+        return self.seq, self.hash, len(self.pending)
+
+    def reset(self, mark: tuple[int, str, int]) -> None:
+        self.seq, self.hash, n = mark
+        del self.pending[n:]
+
+    def append(self, kind: str, actor: str, payload: dict, at: datetime) -> AuditRecord:
+        rec, at_text, payload_text = make_record((self.seq, self.hash), kind, actor, payload, at)
+        self.pending.append((rec.seq, at_text, kind, actor, payload_text, rec.prev_hash, rec.hash))
+        self.seq, self.hash = rec.seq, rec.hash
+        return rec
+
+    def flush(self, conn, d: Dialect) -> None:
+        if not self.pending:
+            return
+        # multi-row INSERTs: one statement per chunk (executemany steps, and drops the GIL, per row)
+        for i in range(0, len(self.pending), FLUSH_ROWS):
+            rows = self.pending[i:i + FLUSH_ROWS]
+            conn.execute(d.q(_INSERT_AUDIT + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(rows))),
+                         [v for row in rows for v in row])
+        conn.execute(d.q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), (self.seq, self.hash))
+        self.pending.clear()
+
+
+def lock_head(conn, d: Dialect) -> ChainState:
+    row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1" + d.for_update).fetchone()
+    if row is None:
+        raise StoreError("the audit chain head is missing (database not migrated?)")
+    r = dict(row)
+    return ChainState(int(r["seq"]), r["hash"])
+
+
+# the transaction ---------------------------------------------------------------------
+class SqlTx(Tx):
+    """One caller's work.  Its first statement opens a savepoint (write batches only), so a
+    failing work is undone alone; pure audit appends need no statement until commit."""
+
+    def __init__(self, conn, d: Dialect, chain: ChainState | None, savepoint: str | None = None) -> None:
+        self._conn, self._d, self._chain, self._sp = conn, d, chain, savepoint
+        self.savepoint_open = False
+        self.closed = False
+        self.fatal = False               # an operational error: the connection may be unusable
+
+    def _x(self, sql: str, params: tuple = ()):
+        if self.closed:
+            raise StoreError("this transaction is over")
+        try:
+            if self._sp and not self.savepoint_open:
+                self._conn.execute(f"SAVEPOINT {self._sp}")
+                self.savepoint_open = True
+            return self._conn.execute(self._d.q(sql), params)
+        except self._d.conflicts as exc:
+            raise StoreConflict(f"conflict: {exc}") from exc
+        except self._d.errors as exc:
+            self.fatal = self.fatal or isinstance(exc, self._d.fatal)
+            raise StoreError(f"{self._d.name}: {exc}") from exc
+
+    def _one(self, sql: str, params: tuple = ()) -> dict | None:
+        return decode(self._x(sql, params).fetchone())
+
+    def _all(self, sql: str, params: tuple = ()) -> list[dict]:
+        return [decode(r) for r in self._x(sql, params).fetchall()]
+
+    # audit
+    def audit(self, kind: str, actor: str, payload: dict, at: datetime) -> AuditRecord:
+        if self.closed:
+            raise StoreError("this transaction is over")
+        if self._chain is None:
+            raise StoreError("audit records are written only inside transact()")
+        try:
+            return self._chain.append(kind, actor, payload, at)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StoreError(f"audit payload is not canonical JSON: {exc}") from exc
+
+    # proposals
+    def insert_proposal(self, row: dict) -> None:
+        envs = row.get("envs")
+        if envs is None:
+            envs = ((row.get("decision") or {}).get("impact") or {}).get("environments") or []
+        self._x("INSERT INTO proposals (id, agent, operator, intent, proposal, decision, effect, digest, "
+                "policy_revision, inventory_revision, status, envs, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row["id"], row["agent"], row.get("operator"), row.get("intent"), _json(row["proposal"]),
+                 _json(row["decision"]), str(row["effect"]), row["digest"], row.get("policy_revision"),
+                 row.get("inventory_revision"), row["status"], _json(sorted(envs)), _time(row["created_at"])))
+
+    def get_proposal(self, proposal_id: str) -> dict | None:
+        return self._one("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
+
+    def set_proposal_status(self, proposal_id: str, status: str) -> None:
+        self._x("UPDATE proposals SET status = ? WHERE id = ?", (status, proposal_id))
+
+    # approval requests and reviews
+    def insert_request(self, row: dict) -> None:
+        self._x("INSERT INTO approval_requests (id, proposal_id, digest, approvers, scope, state, created_at, "
+                "expires_at, emergency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row["id"], row["proposal_id"], row["digest"], int(row["approvers"]), _json(row.get("scope", {})),
+                 row.get("state", "pending"), _time(row["created_at"]), _time(row["expires_at"]),
+                 int(bool(row.get("emergency", False)))))
+
+    def get_request(self, request_id: str, for_update: bool = False) -> dict | None:
+        lock = self._d.for_update if for_update and self._chain is not None else ""
+        return self._one("SELECT * FROM approval_requests WHERE id = ?" + lock, (request_id,))
+
+    def set_request_state(self, request_id: str, state: str) -> None:
+        self._x("UPDATE approval_requests SET state = ? WHERE id = ?", (state, request_id))
+
+    def insert_review(self, row: dict) -> None:
+        self._x("INSERT INTO reviews (request_id, reviewer, verdict, accepted, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
+                (row["request_id"], row["reviewer"], row["verdict"], int(bool(row["accepted"])), row.get("reason"),
+                 _time(row["at"])))
+
+    def reviews(self, request_id: str) -> list[dict]:
+        return self._all("SELECT * FROM reviews WHERE request_id = ? ORDER BY id", (request_id,))
+
+    # grants
+    def insert_grant(self, row: dict) -> None:
+        self._x("INSERT INTO grants (id, proposal_id, request_id, digest, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (row["id"], row["proposal_id"], row.get("request_id"), row["digest"], _time(row["created_at"]),
+                 _time(row["expires_at"])))
+
+    def get_grant(self, grant_id: str) -> dict | None:
+        return self._one("SELECT * FROM grants WHERE id = ?", (grant_id,))
+
+    def redeem_grant(self, grant_id: str, digest: str, now: datetime) -> bool:
+        cur = self._x("UPDATE grants SET redeemed_at = ? WHERE id = ? AND digest = ? AND redeemed_at IS NULL "
+                      "AND void_reason IS NULL AND expires_at > ?", (_time(now), grant_id, digest, _time(now)))
+        return cur.rowcount == 1
+
+    def void_grants(self, reason: str, agent: str | None = None, env: str | None = None) -> int:
+        sql = ("SELECT g.id, p.agent, p.envs FROM grants g LEFT JOIN proposals p ON p.id = g.proposal_id "
+               "WHERE g.redeemed_at IS NULL AND g.void_reason IS NULL")
+        rows = self._all(sql + (" AND p.agent = ?" if agent is not None else ""),
+                         (agent,) if agent is not None else ())
+        ids = [r["id"] for r in rows if env is None or env in (r["envs"] or [])]
+        for gid in ids:
+            self._x("UPDATE grants SET void_reason = ? WHERE id = ?", (reason, gid))
+        return len(ids)
+
+    # kill switch
+    def set_kill_switch(self, scope: str, engaged: bool, by: str, reason: str, at: datetime) -> None:
+        self._x("INSERT INTO kill_switches (switch, engaged, by_principal, reason, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (switch) DO UPDATE SET engaged = excluded.engaged, by_principal = excluded.by_principal, "
+                "reason = excluded.reason, at = excluded.at", (scope, int(bool(engaged)), by, reason, _time(at)))
+
+    def kill_switches(self) -> dict[str, dict]:
+        return {r["switch"]: {"engaged": r["engaged"], "by": r["by_principal"], "reason": r["reason"], "at": r["at"]}
+                for r in self._all("SELECT * FROM kill_switches ORDER BY switch")}
+
+    # limits: create the counter if absent, then one conditional update (a row lock in PostgreSQL)
+    def take_budget(self, key: str, amount: float, limit: float) -> bool:
+        self._x("INSERT INTO budgets (key, n) VALUES (?, 0) ON CONFLICT (key) DO NOTHING", (key,))
+        row = self._x("UPDATE budgets SET n = n + ? WHERE key = ? AND n + ? <= ? RETURNING n",
+                      (float(amount), key, float(amount), float(limit))).fetchone()
+        return row is not None
+
+    def budget(self, key: str) -> float:
+        row = self._one("SELECT n FROM budgets WHERE key = ?", (key,))
+        return float(row["n"]) if row else 0.0
+
+    # checkpoints (Store.save_checkpoint goes through transact)
+    def save_checkpoint(self, checkpoint: dict) -> None:
+        doc = {k: (iso(v) if isinstance(v, datetime) else v) for k, v in checkpoint.items()}
+        self._x("INSERT INTO checkpoints (size, root, at, doc) VALUES (?, ?, ?, ?)",
+                (int(doc["size"]), doc["root"], _time(doc["at"]), _json(doc)))
+
+
+# convenience reads, shared by both stores ---------------------------------------------
+class SqlReads:
+    """Store methods that read outside any caller transaction; ``_read(work)`` runs a SqlTx."""
+
+    _read: Callable[[Callable[[SqlTx], Any]], Any]
+
+    def list_proposals(self, status: str | None = None, agent: str | None = None, limit: int = 100) -> list[dict]:
+        where, params = _where(status=status, agent=agent)
+        return self._read(lambda tx: tx._all(f"SELECT * FROM proposals{where} ORDER BY created_at DESC, id LIMIT ?",
+                                             (*params, int(limit))))
+
+    def list_requests(self, state: str | None = None, limit: int = 100) -> list[dict]:
+        where, params = _where(state=state)
+        return self._read(lambda tx: tx._all(f"SELECT * FROM approval_requests{where} "
+                                             "ORDER BY created_at DESC, id LIMIT ?", (*params, int(limit))))
+
+    def kill_switches(self) -> dict[str, dict]:
+        return self._read(lambda tx: tx.kill_switches())
+
+    def audit_records(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        return self._read(lambda tx: [to_record(r) for r in tx._x(
+            "SELECT seq, at, kind, actor, payload, prev_hash, hash FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+            (int(after_seq), int(limit))).fetchall()])
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self._read(lambda tx: tx._one("SELECT seq, hash FROM audit_head WHERE id = 1"))
+        if row is None:
+            raise StoreError("the audit chain head is missing (database not migrated?)")
+        return int(row["seq"]), row["hash"]
+
+    def checkpoints(self) -> list[dict]:
+        return self._read(lambda tx: [r["doc"] for r in tx._all("SELECT doc FROM checkpoints ORDER BY id")])
+
+    def schema_version(self) -> int:
+        """The highest migration applied (0 for an empty database)."""
+        try:
+            row = self._read(lambda tx: tx._one("SELECT MAX(version) AS v FROM schema_version"))
+        except StoreError:
+            return 0
+        return int(row["v"] or 0) if row else 0
+
+
+def _where(**filters) -> tuple[str, tuple]:
+    given = [(k, v) for k, v in filters.items() if v is not None]
+    if not given:
+        return "", ()
+    return " WHERE " + " AND ".join(f"{k} = ?" for k, _ in given), tuple(v for _, v in given)

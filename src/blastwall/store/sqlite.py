@@ -1,0 +1,120 @@
+"""SQLite backend: WAL, synchronous=FULL, busy timeout, one group-commit writer thread.
+
+Writes go through the writer's connection (BEGIN IMMEDIATE: one writer at a time, also
+across processes); reads use a small pool of query-only connections (WAL lets them run
+beside the writer).
+"""
+from __future__ import annotations
+
+import queue
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from blastwall.store.base import Store, StoreError, Tx
+from blastwall.store.sql import Dialect, SqlReads, SqlTx, migrate
+from blastwall.store.writer import GroupCommitWriter
+
+T = TypeVar("T")
+
+SQLITE = Dialect(
+    name="sqlite", param="?", begin_write="BEGIN IMMEDIATE", begin_read="BEGIN", for_update="",
+    serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT", migration_lock=None,
+    errors=(sqlite3.Error,), conflicts=(sqlite3.IntegrityError,),
+    fatal=(sqlite3.OperationalError,))
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteStore(SqlReads, Store):
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, max_batch: int = 2048) -> None:
+        self.path = str(path)
+        if self.path in ("", ":memory:"):
+            raise StoreError("SQLite store needs a file (the writer and readers share it)")
+        self._readers: queue.LifoQueue = queue.LifoQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._writer = GroupCommitWriter(self._connect_writer, SQLITE, Path(self.path).name, max_batch)
+
+    # connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch to WAL (journal_mode={mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def _reader(self):
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            try:
+                conn = self._connect()
+                conn.execute("PRAGMA query_only = 1")
+            except sqlite3.Error as exc:
+                raise StoreError(f"sqlite: cannot open {self.path}: {exc}") from exc
+            self._all_readers.append(conn)
+        try:
+            yield conn
+        finally:
+            self._readers.put(conn)
+
+    # Store -------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        try:
+            conn = self._connect_writer()
+            try:
+                migrate(conn, SQLITE)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: migration failed on {self.path}: {exc}") from exc
+
+    def transact(self, work: Callable[[Tx], T]) -> T:
+        return self._writer.submit(work)
+
+    def read(self, work: Callable[[Tx], T]) -> T:
+        return self._read(work)
+
+    def _read(self, work: Callable[[SqlTx], T]) -> T:
+        with self._reader() as conn:
+            tx = SqlTx(conn, SQLITE, chain=None)
+            try:
+                conn.execute("BEGIN")
+                try:
+                    return work(tx)
+                finally:
+                    tx.closed = True
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise StoreError(f"sqlite: {exc}") from exc
+
+    def save_checkpoint(self, checkpoint: dict) -> None:
+        self.transact(lambda tx: tx.save_checkpoint(checkpoint))
+
+    def close(self) -> None:
+        self._writer.close()
+        for conn in self._all_readers:
+            conn.close()
+        self._all_readers.clear()
+
+    @property
+    def batches(self) -> int:
+        """Committed write batches so far (group-commit effectiveness)."""
+        return self._writer.batches

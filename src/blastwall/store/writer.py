@@ -1,0 +1,172 @@
+"""Group commit: one writer thread per store turns many callers' work into one transaction.
+
+Callers enqueue ``work`` and block.  The writer takes everything queued, begins one
+write transaction (and locks the audit chain head), runs each work in its own
+savepoint, commits once, then wakes every caller with its result or exception.  A
+failed BEGIN or COMMIT fails the whole batch with StoreError: nothing is acknowledged
+that is not durable.  One durable commit (one fsync) per batch, not per record.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Callable
+
+from blastwall.store.base import StoreError
+from blastwall.store.sql import Dialect, SqlTx, lock_head
+
+_STOP = object()
+
+
+class _Pending:
+    __slots__ = ("work", "done", "result", "error")
+
+    def __init__(self, work) -> None:
+        self.work = work
+        self.done = threading.Lock()
+        self.done.acquire()              # released by the writer when settled
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class GroupCommitWriter:
+    def __init__(self, connect: Callable[[], Any], dialect: Dialect, name: str, max_batch: int = 2048) -> None:
+        self._connect, self._d, self._max = connect, dialect, max_batch
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._conn = None
+        self._closed = False
+        self.batches = 0                 # committed batches (for tests and benchmarks)
+        self._thread = threading.Thread(target=self._loop, name=f"blastwall-writer-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[SqlTx], Any]) -> Any:
+        if threading.current_thread() is self._thread:
+            raise StoreError("transact() called from inside a transaction")
+        if self._closed:
+            raise StoreError("the store is closed")
+        item = _Pending(work)
+        self._q.put(item)
+        item.done.acquire()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def pending(self) -> int:
+        """Works queued and not yet taken by the writer."""
+        return self._q.qsize()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._q.put(_STOP)
+            self._thread.join(timeout=30)
+
+    # writer thread ---------------------------------------------------------------------
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._q.get()]
+            while len(batch) < self._max:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in batch:
+                stopping = True
+                batch = [b for b in batch if b is not _STOP]
+            if batch:
+                try:
+                    self._run(batch)
+                except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
+                    self._settle_all(batch, StoreError(f"store writer failed: {exc!r}"))
+        self._fail_queued()
+        self._drop_conn()
+
+    def _run(self, batch: list[_Pending]) -> None:
+        d = self._d
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            conn.execute(d.begin_write)
+            chain = lock_head(conn, d)
+        except StoreError as exc:
+            self._abort(batch, exc)
+            return
+        except d.errors as exc:
+            self._abort(batch, StoreError(f"{d.name}: cannot begin a write transaction: {exc}"))
+            return
+        broken = False
+        for item in batch:
+            tx = SqlTx(conn, d, chain, savepoint="bw_work")
+            mark = chain.mark()
+            try:
+                item.result = item.work(tx)
+                if tx.savepoint_open:
+                    conn.execute("RELEASE SAVEPOINT bw_work")
+            except BaseException as exc:  # noqa: BLE001  the caller gets its own exception
+                if isinstance(exc, d.errors):
+                    exc = StoreError(f"{d.name}: {exc}")
+                item.error, item.result = exc, None
+                chain.reset(mark)
+                if tx.savepoint_open and not self._undo(conn):
+                    self._abort(batch, StoreError(f"{d.name}: could not roll back a failed work: {exc}"))
+                    return
+            finally:
+                tx.closed = True
+                broken = broken or tx.fatal
+        try:
+            chain.flush(conn, d)
+            status = getattr(conn.execute("COMMIT"), "statusmessage", "COMMIT")
+            if status == "ROLLBACK":     # PostgreSQL ends a failed transaction this way, silently
+                raise StoreError("the transaction had failed and was rolled back")
+        except (StoreError, *d.errors) as exc:
+            self._abort(batch, StoreError(f"{d.name}: commit failed, nothing recorded: {exc}"))
+            return
+        self.batches += 1
+        for item in batch:
+            item.done.release()
+        if broken:
+            self._drop_conn()
+
+    def _undo(self, conn) -> bool:
+        try:
+            conn.execute("ROLLBACK TO SAVEPOINT bw_work")
+            conn.execute("RELEASE SAVEPOINT bw_work")
+            return True
+        except self._d.errors:
+            return False
+
+    def _abort(self, batch: list[_Pending], error: StoreError) -> None:
+        """Roll back whatever is open, fail every caller of the batch, and start the next batch
+        on a fresh connection (after an I/O error SQLite may keep a connection read-only)."""
+        if self._conn is not None:
+            try:
+                self._conn.execute("ROLLBACK")
+            except self._d.errors:
+                pass
+            self._drop_conn()
+        self._settle_all(batch, error)
+
+    @staticmethod
+    def _settle_all(batch: list[_Pending], error: BaseException) -> None:
+        for item in batch:
+            item.result, item.error = None, error
+            item.done.release()
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                self._settle_all([item], StoreError("the store is closed"))
+
+    def _drop_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass

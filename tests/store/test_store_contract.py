@@ -1,0 +1,397 @@
+"""The store contract, run against SQLite and PostgreSQL alike (see conftest.store)."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from blastwall.audit.chain import GENESIS, verify
+from blastwall.store.base import StoreConflict, StoreError
+from blastwall.store.sql import MIGRATIONS
+
+T0 = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
+LATEST = MIGRATIONS[-1][0]
+
+
+# helpers --------------------------------------------------------------------------------
+def proposal_row(pid: str, agent: str = "agent-a", envs=("prod",), status: str = "pending", at=T0) -> dict:
+    return {"id": pid, "agent": agent, "operator": "op-1", "intent": "<script>rm -rf</script>",
+            "proposal": {"operations": [{"verb": "delete", "target": "db-1"}]},
+            "decision": {"effect": "approve", "impact": {"environments": list(envs)}},
+            "effect": "approve", "digest": f"d-{pid}", "policy_revision": "p1", "inventory_revision": "i1",
+            "status": status, "created_at": at}
+
+
+def grant_row(gid: str, pid: str, expires=T0 + timedelta(hours=1)) -> dict:
+    return {"id": gid, "proposal_id": pid, "request_id": None, "digest": f"d-{pid}",
+            "created_at": T0, "expires_at": expires}
+
+
+def run_threads(n: int, fn) -> list:
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+def all_records(store) -> list:
+    return store.audit_records(limit=1_000_000)
+
+
+class Gate:
+    """Holds the writer thread inside one work, so the next works queue up into one batch."""
+
+    def __init__(self, store) -> None:
+        self.store, self.open, entered = store, threading.Event(), threading.Event()
+
+        def hold(tx):
+            entered.set()
+            self.open.wait(30)
+            return "held"
+        self.holder = threading.Thread(target=store.transact, args=(hold,))
+        self.holder.start()
+        assert entered.wait(10)
+
+    def release_when_queued(self, n: int) -> None:
+        deadline = time.monotonic() + 10
+        while self.store._writer.pending() < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert self.store._writer.pending() >= n
+        self.open.set()
+        self.holder.join(10)
+
+
+def batch_of(store, works: list) -> list:
+    """Run ``works`` concurrently as one group-commit batch; results or exceptions, in order."""
+    gate = Gate(store)
+    out: list = [None] * len(works)
+
+    def call(i):
+        try:
+            out[i] = store.transact(works[i])
+        except BaseException as exc:  # noqa: BLE001
+            out[i] = exc
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(works))]
+    for t in threads:
+        t.start()
+    before = store.batches
+    gate.release_when_queued(len(works))
+    for t in threads:
+        t.join(30)
+    assert store.batches - before <= 2           # the held batch, then all of ours together
+    return out
+
+
+# schema ---------------------------------------------------------------------------------
+def test_migrations_are_idempotent(store, open_replica):
+    assert store.schema_version() == LATEST
+    store.migrate()
+    store.migrate()
+    others = [open_replica() for _ in range(3)]      # each migrates again, on open
+    run_threads(3, lambda i: others[i].migrate())
+    assert store.schema_version() == LATEST
+    assert store.audit_head() == (0, GENESIS)
+
+
+# proposals --------------------------------------------------------------------------------
+def test_proposal_roundtrip_and_listing(store):
+    store.transact(lambda tx: tx.insert_proposal(proposal_row("p1")))
+    store.transact(lambda tx: tx.insert_proposal(proposal_row("p2", agent="agent-b", status="approved",
+                                                              at=T0 + timedelta(minutes=1))))
+    got = store.read(lambda tx: tx.get_proposal("p1"))
+    assert got["intent"] == "<script>rm -rf</script>"
+    assert got["proposal"] == {"operations": [{"verb": "delete", "target": "db-1"}]}
+    assert got["decision"]["effect"] == "approve" and got["envs"] == ["prod"]
+    assert got["created_at"] == T0 and got["created_at"].tzinfo is not None
+    assert store.read(lambda tx: tx.get_proposal("nope")) is None
+
+    store.transact(lambda tx: tx.set_proposal_status("p1", "denied"))
+    assert store.read(lambda tx: tx.get_proposal("p1"))["status"] == "denied"
+    assert [p["id"] for p in store.list_proposals()] == ["p2", "p1"]          # newest first
+    assert [p["id"] for p in store.list_proposals(status="denied")] == ["p1"]
+    assert [p["id"] for p in store.list_proposals(agent="agent-b")] == ["p2"]
+    assert len(store.list_proposals(limit=1)) == 1
+
+
+def test_duplicate_id_is_a_conflict_and_changes_nothing(store):
+    store.transact(lambda tx: tx.insert_proposal(proposal_row("p1")))
+
+    def again(tx):
+        tx.audit("proposal", "agent-a", {"id": "p1"}, T0)
+        tx.insert_proposal(proposal_row("p1"))
+    with pytest.raises(StoreConflict):
+        store.transact(again)
+    assert store.audit_head() == (0, GENESIS)
+
+
+# approval requests and reviews --------------------------------------------------------------
+def test_requests_and_reviews(store):
+    req = {"id": "r1", "proposal_id": "p1", "digest": "d-p1", "approvers": 2,
+           "scope": {"environments": ["prod"], "regions": ["eu-west-1"]}, "state": "pending",
+           "created_at": T0, "expires_at": T0 + timedelta(hours=1), "emergency": True}
+    store.transact(lambda tx: tx.insert_request(req))
+    store.transact(lambda tx: tx.insert_request({**req, "id": "r2", "emergency": False,
+                                                 "created_at": T0 + timedelta(seconds=1)}))
+
+    def review(tx):
+        locked = tx.get_request("r1", for_update=True)
+        assert locked["state"] == "pending"
+        tx.insert_review({"request_id": "r1", "reviewer": "alice", "verdict": "approve", "accepted": True,
+                          "reason": "ok", "at": T0})
+        tx.insert_review({"request_id": "r1", "reviewer": "mallory", "verdict": "approve", "accepted": False,
+                          "reason": "scope mismatch", "at": T0 + timedelta(seconds=1)})
+        tx.set_request_state("r1", "approved")
+        return tx.reviews("r1")
+    reviews = store.transact(review)
+    assert [(r["reviewer"], r["accepted"]) for r in reviews] == [("alice", True), ("mallory", False)]
+    got = store.read(lambda tx: tx.get_request("r1"))
+    assert got["state"] == "approved" and got["emergency"] is True and got["approvers"] == 2
+    assert got["scope"] == {"environments": ["prod"], "regions": ["eu-west-1"]}
+    assert got["expires_at"] == T0 + timedelta(hours=1)
+    assert [r["id"] for r in store.list_requests(state="pending")] == ["r2"]
+    assert [r["id"] for r in store.list_requests()] == ["r2", "r1"]
+    assert store.read(lambda tx: tx.reviews("r2")) == []
+
+
+# grants -------------------------------------------------------------------------------------
+def test_grant_redeemed_once_only_and_only_as_issued(store):
+    def setup(tx):
+        tx.insert_proposal(proposal_row("p1"))
+        tx.insert_grant(grant_row("g1", "p1"))
+        tx.insert_grant(grant_row("g2", "p1", expires=T0 + timedelta(minutes=5)))
+    store.transact(setup)
+    now = T0 + timedelta(minutes=1)
+    assert store.transact(lambda tx: tx.redeem_grant("g1", "d-other", now)) is False      # changed plan
+    assert store.transact(lambda tx: tx.redeem_grant("g1", "d-p1", now)) is True
+    assert store.transact(lambda tx: tx.redeem_grant("g1", "d-p1", now)) is False         # replay
+    assert store.transact(lambda tx: tx.redeem_grant("g2", "d-p1", T0 + timedelta(minutes=5))) is False  # late
+    assert store.transact(lambda tx: tx.redeem_grant("missing", "d-p1", now)) is False
+    g1 = store.read(lambda tx: tx.get_grant("g1"))
+    assert g1["redeemed_at"] == now and g1["void_reason"] is None
+    assert store.read(lambda tx: tx.get_grant("g2"))["redeemed_at"] is None
+
+
+def test_grant_redeemed_concurrently_exactly_one_wins(store, open_replica):
+    store.transact(lambda tx: (tx.insert_proposal(proposal_row("p1")), tx.insert_grant(grant_row("g1", "p1"))))
+    other = open_replica()
+    stores = [store, other]
+    wins = run_threads(16, lambda i: stores[i % 2].transact(lambda tx: tx.redeem_grant("g1", "d-p1", T0)))
+    assert wins.count(True) == 1 and wins.count(False) == 15
+
+
+def test_void_grants_by_scope(store):
+    def setup(tx):
+        tx.insert_proposal(proposal_row("pa", agent="a", envs=["prod", "staging"]))
+        tx.insert_proposal(proposal_row("pb", agent="b", envs=["dev"]))
+        tx.insert_proposal(proposal_row("pc", agent="b", envs=["prod"]))
+        for gid, pid in (("ga", "pa"), ("gb", "pb"), ("gc", "pc"), ("gr", "pc")):
+            tx.insert_grant(grant_row(gid, pid))
+        assert tx.redeem_grant("gr", "d-pc", T0)            # redeemed grants are never voided
+    store.transact(setup)
+    assert store.transact(lambda tx: tx.void_grants("kill env:staging", env="staging")) == 1
+    assert store.transact(lambda tx: tx.void_grants("kill agent:b", agent="b")) == 2
+    assert store.transact(lambda tx: tx.void_grants("kill global")) == 0
+    assert store.read(lambda tx: tx.get_grant("ga"))["void_reason"] == "kill env:staging"
+    assert store.read(lambda tx: tx.get_grant("gb"))["void_reason"] == "kill agent:b"
+    assert store.read(lambda tx: tx.get_grant("gr"))["void_reason"] is None
+    assert store.transact(lambda tx: tx.redeem_grant("ga", "d-pa", T0)) is False
+
+
+def test_void_all_grants(store):
+    store.transact(lambda tx: (tx.insert_proposal(proposal_row("p1")), tx.insert_grant(grant_row("g1", "p1")),
+                               tx.insert_grant(grant_row("g2", "p1"))))
+    assert store.transact(lambda tx: tx.void_grants("kill global")) == 2
+    assert store.transact(lambda tx: tx.redeem_grant("g1", "d-p1", T0)) is False
+
+
+# kill switch --------------------------------------------------------------------------------
+def test_kill_switch_read_back(store, open_replica):
+    assert store.kill_switches() == {}
+    store.transact(lambda tx: tx.set_kill_switch("global", True, "alice", "incident 42", T0))
+    store.transact(lambda tx: tx.set_kill_switch("agent:kiro", True, "bob", "runaway", T0))
+    store.transact(lambda tx: tx.set_kill_switch("global", False, "carol", "resolved", T0 + timedelta(hours=1)))
+    replica = open_replica()
+    for switches in (replica.kill_switches(), store.read(lambda tx: tx.kill_switches())):
+        assert switches == {
+            "global": {"engaged": False, "by": "carol", "reason": "resolved", "at": T0 + timedelta(hours=1)},
+            "agent:kiro": {"engaged": True, "by": "bob", "reason": "runaway", "at": T0},
+        }
+
+
+# budgets --------------------------------------------------------------------------------------
+def test_take_budget_basic(store):
+    assert store.transact(lambda tx: tx.take_budget("agent:a:hour", 3, 5)) is True
+    assert store.transact(lambda tx: tx.take_budget("agent:a:hour", 3, 5)) is False
+    assert store.transact(lambda tx: tx.take_budget("agent:a:hour", 2, 5)) is True
+    assert store.transact(lambda tx: tx.take_budget("agent:a:hour", 0.5, 5)) is False
+    assert store.transact(lambda tx: tx.take_budget("cost:day", 12.25, 100.0)) is True
+    assert store.read(lambda tx: tx.budget("agent:a:hour")) == 5
+    assert store.read(lambda tx: tx.budget("cost:day")) == 12.25
+    assert store.read(lambda tx: tx.budget("never")) == 0
+
+
+def _hammer_budget(stores, threads: int = 32, tries: int = 8, limit: int = 50) -> int:
+    """Every thread keeps asking for one more unit; returns how many were accepted."""
+    def client(i):
+        s = stores[i % len(stores)]
+        return sum(s.transact(lambda tx: tx.take_budget("env:prod:changes", 1, limit)) for _ in range(tries))
+    return sum(run_threads(threads, client))
+
+
+def test_take_budget_exact_under_32_threads(store):
+    assert _hammer_budget([store]) == 50                       # 256 tries for 50 units: exactly 50
+    assert store.read(lambda tx: tx.budget("env:prod:changes")) == 50
+
+
+def test_take_budget_exact_across_two_replicas(store, open_replica):
+    replicas = [store, open_replica()]
+    assert _hammer_budget(replicas) == 50
+    assert replicas[1].read(lambda tx: tx.budget("env:prod:changes")) == 50
+
+
+# transactions ---------------------------------------------------------------------------------
+def test_transact_returns_and_rolls_back_on_exception(store):
+    assert store.transact(lambda tx: 42) == 42
+
+    def fails(tx):
+        tx.insert_proposal(proposal_row("p1"))
+        tx.audit("proposal", "agent-a", {"id": "p1"}, T0)
+        tx.take_budget("k", 1, 10)
+        raise RuntimeError("policy evaluation raised")
+    with pytest.raises(RuntimeError, match="policy evaluation raised"):
+        store.transact(fails)
+    assert store.read(lambda tx: tx.get_proposal("p1")) is None
+    assert store.read(lambda tx: tx.budget("k")) == 0
+    assert store.audit_head() == (0, GENESIS) and all_records(store) == []
+
+
+def test_savepoints_isolate_works_within_one_batch(store):
+    def good(i):
+        def work(tx):
+            tx.insert_proposal(proposal_row(f"p{i}"))
+            return tx.audit("proposal", "agent-a", {"i": i}, T0).seq
+        return work
+
+    def bad(i):
+        def work(tx):
+            tx.insert_proposal(proposal_row(f"p{i}"))
+            tx.audit("proposal", "agent-a", {"i": i}, T0)
+            raise ValueError(f"bad {i}")
+        return work
+
+    def audit_only_bad(tx):
+        tx.audit("proposal", "agent-a", {"never": True}, T0)
+        raise KeyError("no statement ran")
+
+    works = [good(0), bad(1), good(2), audit_only_bad, bad(4), good(5), good(6)]
+    out = batch_of(store, works)
+    assert isinstance(out[1], ValueError) and isinstance(out[4], ValueError) and isinstance(out[3], KeyError)
+    good_seqs = [out[i] for i in (0, 2, 5, 6)]
+    assert sorted(good_seqs) == [1, 2, 3, 4]                 # no gaps where a work was undone
+    ids = {p["id"] for p in store.list_proposals()}
+    assert ids == {"p0", "p2", "p5", "p6"}
+    records = all_records(store)
+    assert [r.payload for r in records] == [{"i": i} for i in (0, 2, 5, 6)]
+    assert verify(records, head=store.audit_head()).ok
+
+
+def test_failed_commit_fails_every_caller_of_the_batch(store):
+    def good(i):
+        def work(tx):
+            tx.insert_proposal(proposal_row(f"p{i}"))
+            return tx.audit("proposal", "agent-a", {"i": i}, T0)
+        return work
+
+    def poison(tx):
+        # a deferred foreign key is checked only at COMMIT: the whole batch's commit fails
+        tx._x("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
+        tx._x("CREATE TEMP TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+        tx._x("INSERT INTO child (pid) VALUES (1)")
+        return "looked fine"
+
+    out = batch_of(store, [good(0), good(1), poison, good(3)])
+    assert all(isinstance(o, StoreError) for o in out), out
+    assert store.list_proposals() == [] and store.audit_head() == (0, GENESIS)
+    assert store.transact(good(9)).seq == 1                    # the store goes on afterwards
+
+
+def test_reads_cannot_write(store):
+    with pytest.raises(StoreError):
+        store.read(lambda tx: tx.audit("x", "y", {}, T0))
+    with pytest.raises(StoreError):
+        store.read(lambda tx: tx.insert_proposal(proposal_row("p1")))
+    assert store.list_proposals() == []
+
+
+def test_nested_transact_is_refused(store):
+    with pytest.raises(StoreError):
+        store.transact(lambda tx: store.transact(lambda inner: 1))
+
+
+def test_closed_store_refuses(open_replica):
+    s = open_replica()
+    s.close()
+    with pytest.raises(StoreError):
+        s.transact(lambda tx: tx.audit("x", "y", {}, T0))
+
+
+# audit chain ----------------------------------------------------------------------------------
+def test_audit_append_and_read(store):
+    recs = store.transact(lambda tx: [tx.audit("proposal", "agent-a", {"n": 1, "intent": "ünïcode ☃"}, T0),
+                                      tx.audit("decision", "system", {"n": 2}, T0 + timedelta(seconds=1))])
+    assert [r.seq for r in recs] == [1, 2] and recs[0].prev_hash == GENESIS and recs[1].prev_hash == recs[0].hash
+    assert store.audit_head() == (2, recs[1].hash)
+    stored = all_records(store)
+    assert stored == recs
+    assert store.audit_records(after_seq=1, limit=5) == recs[1:]
+    assert store.audit_records(after_seq=0, limit=1) == recs[:1]
+    with pytest.raises(StoreError):
+        store.transact(lambda tx: tx.audit("x", "y", {"bad": float("nan")}, T0))
+    assert store.audit_head()[0] == 2
+
+
+def test_audit_chain_continuous_across_concurrent_writers(store):
+    def writer(i):
+        for j in range(25):
+            store.transact(lambda tx: [tx.audit("proposal", f"agent-{i}", {"i": i, "j": j, "k": k}, T0)
+                                       for k in range(1 + (i + j) % 3)])
+    run_threads(12, writer)
+    records = all_records(store)
+    expected = sum(1 + (i + j) % 3 for i in range(12) for j in range(25))
+    assert [r.seq for r in records] == list(range(1, expected + 1))
+    assert verify(records, head=store.audit_head()).ok
+
+
+def test_audit_chain_continuous_across_two_replicas(store, open_replica):
+    replicas = [store, open_replica()]
+
+    def writer(i):
+        for j in range(30):
+            replicas[i % 2].transact(lambda tx: tx.audit("decision", f"replica-{i % 2}", {"i": i, "j": j}, T0))
+    run_threads(8, writer)
+    records = replicas[1].audit_records(limit=10_000)
+    assert [r.seq for r in records] == list(range(1, 241))
+    assert {r.actor for r in records} == {"replica-0", "replica-1"}
+    result = verify(records, head=store.audit_head())
+    assert result.ok, result.problems
+
+
+def test_checkpoints_roundtrip(store):
+    assert store.checkpoints() == []
+    cp = {"size": 0, "root": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+          "at": T0, "sig": "c2ln"}
+    store.save_checkpoint(cp)
+    store.save_checkpoint({**cp, "size": 3})
+    got = store.checkpoints()
+    assert [c["size"] for c in got] == [0, 3]
+    assert got[0]["at"] == "2026-03-04T12:00:00.000000+00:00" and got[0]["sig"] == "c2ln"
+
+
+def test_state_change_and_its_audit_record_commit_together(store):
+    def work(tx):
+        tx.insert_proposal(proposal_row("p1"))
+        return tx.audit("proposal", "agent-a", {"proposal_id": "p1"}, T0)
+    rec = store.transact(work)
+    assert store.read(lambda tx: tx.get_proposal("p1")) is not None
+    assert all_records(store) == [rec]
