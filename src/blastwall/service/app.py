@@ -98,7 +98,9 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
 
         def read(tx):
             req = _found(tx.get_request(rid), rid)
-            return {**req, "proposal": tx.get_proposal(req["proposal_id"]), "reviews": tx.reviews(rid)}
+            grant = tx.grant_for_request(rid)
+            return {**req, "proposal": tx.get_proposal(req["proposal_id"]), "reviews": tx.reviews(rid),
+                    "grant": {k: grant[k] for k in ("id", "expires_at", "redeemed_at", "void_reason")} if grant else None}
         return _jsonable(gw.store.read(read))
 
     @app.post("/v1/approvals/{rid}/reviews")

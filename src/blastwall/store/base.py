@@ -99,6 +99,10 @@ class Tx(ABC):
         """The grant row plus redeemed_at and void_reason (None while usable)."""
 
     @abstractmethod
+    def grant_for_request(self, request_id: str) -> dict | None:
+        """The grant issued for an approval request, if any."""
+
+    @abstractmethod
     def redeem_grant(self, grant_id: str, digest: str, now: datetime) -> bool:
         """Atomically mark redeemed iff unredeemed, not void, unexpired and digest matches."""
 

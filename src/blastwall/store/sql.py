@@ -287,6 +287,9 @@ class SqlTx(Tx):
     def get_grant(self, grant_id: str) -> dict | None:
         return self._one("SELECT * FROM grants WHERE id = ?", (grant_id,))
 
+    def grant_for_request(self, request_id: str) -> dict | None:
+        return self._one("SELECT * FROM grants WHERE request_id = ?", (request_id,))
+
     def redeem_grant(self, grant_id: str, digest: str, now: datetime) -> bool:
         cur = self._x("UPDATE grants SET redeemed_at = ? WHERE id = ? AND digest = ? AND redeemed_at IS NULL "
                       "AND void_reason IS NULL AND expires_at > ?", (_time(now), grant_id, digest, _time(now)))

@@ -1,0 +1,1 @@
+"""Front doors for agents: SDK client, in-process gate, MCP, hooks."""
