@@ -1,0 +1,127 @@
+"""How an MCP tool call becomes a proposal: a mapping file, refused by default.
+
+    version: 1
+    tools:
+      k8s_delete:                       # tool name
+        verb: delete
+        target: "k8s:{context}:{kind}:{namespace}/{name}"   # {arg} = the call's argument, a.b = nested
+      k8s_delete_by_label:
+        verb: delete
+        selector: {alias_prefix: "k8s:{context}:{kind}:{namespace}/", tags: {"{label}": "{value}"}}
+      k8s_get: {verb: read, target: "k8s:{context}:{kind}:{namespace}/{name}"}
+      shell: {artifact: command, from: cmd}         # an argument that *is* an artifact
+      kubectl: {artifact: argv, from: args}
+      apply_plan: {artifact: terraform_plan, from: plan}
+    hidden: [exec_in_pod]               # never shown in tools/list, always refused
+
+Unmapped tools are refused, never passed through.  A missing argument, or one
+that is not a plain string where a template needs it, refuses the call.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from blastwall.core.model import Verb
+from blastwall.errors import InputError, ProposalError
+from blastwall.loaders.yamlsafe import load_yaml_with_lines
+
+ARTIFACTS = ("argv", "command", "terraform_plan")
+_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+
+
+class Unmapped(ProposalError):
+    code = "unmapped_tool"
+
+
+@dataclass(frozen=True)
+class ToolMapping:
+    tools: Mapping[str, Mapping[str, Any]]
+    hidden: frozenset[str]
+
+    def visible(self, name: str) -> bool:
+        return name in self.tools and name not in self.hidden
+
+    def proposal(self, tool: str, arguments: Mapping[str, Any], intent: str = "") -> dict:
+        """The contract proposal (section 2) for one tool call, without agent/operator."""
+        if not self.visible(tool):
+            raise Unmapped(f"tool '{tool}' is not mapped to operations; refused", field="tool")
+        if not isinstance(arguments, Mapping):
+            raise ProposalError("tool arguments must be an object", field="arguments")
+        spec = self.tools[tool]
+        if "artifact" in spec:
+            return {"intent": intent, spec["artifact"]: _lookup(arguments, spec["from"])}
+        op: dict[str, Any] = {"verb": spec["verb"]}
+        if "target" in spec:
+            op["target"] = _fill(spec["target"], arguments)
+        else:
+            op["selector"] = _fill_tree(spec["selector"], arguments)
+        return {"intent": intent, "operations": [op]}
+
+
+def load_mapping(path: str | Path) -> ToolMapping:
+    text = Path(path).read_text(encoding="utf-8")
+    doc, _ = load_yaml_with_lines(text, str(path))
+    try:
+        return parse_mapping(doc)
+    except InputError as exc:
+        raise InputError(exc.message, source=str(path), field=exc.field) from None
+
+
+def parse_mapping(doc: Any) -> ToolMapping:
+    if not isinstance(doc, Mapping) or doc.get("version") != 1:
+        raise InputError("a mapping needs version: 1", field="version")
+    tools = doc.get("tools") or {}
+    if not isinstance(tools, Mapping):
+        raise InputError("'tools' must map tool names to specs", field="tools")
+    for name, spec in tools.items():
+        _check_spec(str(name), spec)
+    hidden = doc.get("hidden") or []
+    if not isinstance(hidden, list):
+        raise InputError("'hidden' must be a list of tool names", field="hidden")
+    return ToolMapping(dict(tools), frozenset(map(str, hidden)))
+
+
+def _check_spec(name: str, spec: Any) -> None:
+    where = f"tools.{name}"
+    if not isinstance(spec, Mapping):
+        raise InputError("a tool spec is an object", field=where)
+    if "artifact" in spec:
+        if spec["artifact"] not in ARTIFACTS or not isinstance(spec.get("from"), str):
+            raise InputError(f"artifact must be one of {', '.join(ARTIFACTS)} with 'from': ARGUMENT", field=where)
+        return
+    try:
+        Verb(spec.get("verb"))
+    except ValueError:
+        raise InputError(f"verb must be one of {', '.join(v.value for v in Verb)}", field=f"{where}.verb") from None
+    if "target" in spec and "selector" in spec:
+        raise InputError("give target or selector, not both", field=where)
+    if "target" not in spec and "selector" not in spec:
+        raise InputError("a tool spec needs a target or a selector template", field=where)
+
+
+def _lookup(arguments: Mapping[str, Any], path: str) -> Any:
+    value: Any = arguments
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ProposalError(f"missing argument '{path}'", field=f"arguments.{path}")
+        value = value[part]
+    return value
+
+
+def _fill(template: str, arguments: Mapping[str, Any]) -> str:
+    def slot(m: re.Match) -> str:
+        value = _lookup(arguments, m.group(1))
+        if not isinstance(value, str) or not value or any(c in value for c in "{}\n\r\t\0 "):
+            raise ProposalError(f"argument '{m.group(1)}' must be a plain non-empty string",
+                                field=f"arguments.{m.group(1)}")
+        return value
+    return _SLOT.sub(slot, template)
+
+
+def _fill_tree(tree: Any, arguments: Mapping[str, Any]) -> Any:
+    if isinstance(tree, Mapping):
+        return {_fill(str(k), arguments): _fill_tree(v, arguments) for k, v in tree.items()}
+    return _fill(tree, arguments) if isinstance(tree, str) else tree
