@@ -114,7 +114,8 @@ def _lookup(arguments: Mapping[str, Any], path: str) -> Any:
 def _fill(template: str, arguments: Mapping[str, Any]) -> str:
     def slot(m: re.Match) -> str:
         value = _lookup(arguments, m.group(1))
-        if not isinstance(value, str) or not value or any(c in value for c in "{}\n\r\t\0 "):
+        if not isinstance(value, str) or not value or not value.isprintable() \
+                or any(c.isspace() or c in "{}" for c in value):
             raise ProposalError(f"argument '{m.group(1)}' must be a plain non-empty string",
                                 field=f"arguments.{m.group(1)}")
         return value
