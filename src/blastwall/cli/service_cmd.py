@@ -134,22 +134,18 @@ def kill_switch() -> None:
     pass
 
 
-@kill_switch.command("engage")
-@api_options
-@click.option("--scope", default="global", show_default=True)
-@click.option("--reason", required=True)
-def ks_engage(url, token, scope, reason):
-    console().print_json(data=Api(url, token).call("POST", "/v1/kill-switch",
-                                                   json={"scope": scope, "engaged": True, "reason": reason}))
+def _switch_command(name: str, engaged: bool):
+    @kill_switch.command(name, help=f"{name.capitalize()} the kill switch for a scope.")
+    @api_options
+    @click.option("--scope", default="global", show_default=True)
+    @click.option("--reason", required=True)
+    def command(url, token, scope, reason):
+        body = {"scope": scope, "engaged": engaged, "reason": reason}
+        console().print_json(data=Api(url, token).call("POST", "/v1/kill-switch", json=body))
+    return command
 
 
-@kill_switch.command("release")
-@api_options
-@click.option("--scope", default="global", show_default=True)
-@click.option("--reason", required=True)
-def ks_release(url, token, scope, reason):
-    console().print_json(data=Api(url, token).call("POST", "/v1/kill-switch",
-                                                   json={"scope": scope, "engaged": False, "reason": reason}))
+ks_engage, ks_release = _switch_command("engage", True), _switch_command("release", False)
 
 
 @kill_switch.command("status")

@@ -66,6 +66,17 @@ def _error(res: httpx.Response) -> dict:
         return {}
 
 
+def _grant_or_raise(request: dict, deadline: float) -> str | None:
+    """The grant id of an approved request; None while it may still come; raise when it cannot."""
+    if request["state"] == "approved" and request.get("grant"):
+        return request["grant"]["id"]
+    if request["state"] not in ("pending", "approved"):
+        raise RequestRefused(409, {"code": "not_approved", "message": f"approval request is {request['state']}"})
+    if time.monotonic() > deadline:
+        raise RequestRefused(408, {"code": "timeout", "message": "still pending"})
+    return None
+
+
 def _proposed(body: dict, proposal: dict) -> Proposed:
     return Proposed(body["proposal_id"], body["approval_request_id"], body["digest"], body["decision"], proposal)
 
@@ -103,15 +114,9 @@ class Client:
     def wait_for_grant(self, request_id: str, timeout: float = 600, poll: float = 1.0) -> str:
         """Block until the request is approved and return its grant id; raise if it ends otherwise."""
         deadline = time.monotonic() + timeout
-        while True:
-            req = self.approval(request_id)
-            if req["state"] == "approved" and req.get("grant"):
-                return req["grant"]["id"]
-            if req["state"] not in ("pending", "approved"):
-                raise RequestRefused(409, {"code": "not_approved", "message": f"approval request is {req['state']}"})
-            if time.monotonic() > deadline:
-                raise RequestRefused(408, {"code": "timeout", "message": "still pending"})
+        while (grant := _grant_or_raise(self.approval(request_id), deadline)) is None:
             time.sleep(poll)
+        return grant
 
     def redeem(self, grant_id: str, proposal: dict) -> dict:
         return self._call("POST", f"/v1/grants/{grant_id}/redeem", json={"proposal": proposal})
@@ -157,15 +162,9 @@ class AsyncClient:
 
     async def wait_for_grant(self, request_id: str, timeout: float = 600, poll: float = 1.0) -> str:
         deadline = time.monotonic() + timeout
-        while True:
-            req = await self.approval(request_id)
-            if req["state"] == "approved" and req.get("grant"):
-                return req["grant"]["id"]
-            if req["state"] not in ("pending", "approved"):
-                raise RequestRefused(409, {"code": "not_approved", "message": f"approval request is {req['state']}"})
-            if time.monotonic() > deadline:
-                raise RequestRefused(408, {"code": "timeout", "message": "still pending"})
+        while (grant := _grant_or_raise(await self.approval(request_id), deadline)) is None:
             await asyncio.sleep(poll)
+        return grant
 
     async def redeem(self, grant_id: str, proposal: dict) -> dict:
         return await self._call("POST", f"/v1/grants/{grant_id}/redeem", json={"proposal": proposal})
