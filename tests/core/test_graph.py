@@ -85,3 +85,14 @@ def test_lookup_by_id_and_alias():
 def test_alias_prefix_also_matches_ids_in_alias_form():
     fleet = fleet_from_records([{"id": "k8s:c:pod:ns/a", "kind": "pod"}, {"id": "k8s:c:pod:other/b", "kind": "pod"}])
     assert [fleet.id_of(i) for i in np.flatnonzero(match(fleet, {"alias_prefix": "k8s:c:pod:ns/"}))] == ["k8s:c:pod:ns/a"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 400).flatmap(lambda n: st.tuples(
+    st.just(n), st.sets(st.integers(0, n - 1)), st.sets(st.integers(0, n - 1)))))
+def test_sorted_set_operations_match_python_sets(case):
+    from blastwall.core import sets
+    n, a, b = case
+    arr = lambda s: np.array(sorted(s), dtype=np.int64)  # noqa: E731
+    assert sets.union(arr(a), arr(b), n).tolist() == sorted(a | b)
+    assert sets.difference(arr(a), arr(b), n).tolist() == sorted(a - b)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from blastwall.core import sets
 from blastwall.core.graph import Fleet, match
 from blastwall.core.impact import BlastRadius, blast_radius, resolve
 from blastwall.core.model import (CHANGE_VERBS, ApprovalRequirement, Decision, Effect, Impact, Proposal,
@@ -47,10 +48,11 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
     prod_touched = touched[prod[touched]]
     destructive = radius.destructive
     changed = radius.resolved.indices(CHANGE_VERBS)
-    verbs = list(radius.resolved.verbs)
+    changing = _changing(fleet, radius)
+    stateful_prod = fleet.cached(("stateful-prod", tuple(policy.production_envs)), lambda: fleet.stateful & prod)
     return {
         "proposal.agent": proposal.agent, "proposal.operator": proposal.operator,
-        "proposal.source": proposal.source, "proposal.verbs": verbs,
+        "proposal.source": proposal.source, "proposal.verbs": list(radius.resolved.verbs),
         "proposal.operations": len(proposal.operations),
         "impact.targets": len(impact.targets), "impact.unknown_targets": len(impact.unknown_targets),
         "impact.unknown_destructive": radius.resolved.unknown_destructive,
@@ -65,7 +67,7 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
         "impact.destructive_production_regions": _regions(fleet, destructive[prod[destructive]]),
         "impact.production": bool(prod_touched.size),
         "impact.production_regions": _regions(fleet, prod_touched),
-        "impact.production_stateful_deleted": int((fleet.stateful & prod)[radius.deleted].sum()),
+        "impact.production_stateful_deleted": int(stateful_prod[radius.deleted].sum()),
         "impact.production_customers": int(fleet.customers[prod_touched].sum()),
         "impact.change_regions": _regions(fleet, changed[prod[changed]]),
         "fleet.size": fleet.size,
@@ -73,8 +75,8 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
         "fleet.production_regions": fleet.cached(("prod-regions", tuple(policy.production_envs)),
                                                  lambda: _regions(fleet, np.flatnonzero(prod))),
         "context.kill_switch": ctx.kill_switch, "context.now": ctx.now,
-        "context.frozen": _frozen(fleet, policy, radius, ctx.now),
-        "context.closed_windows": _closed_windows(fleet, policy, radius, ctx.now),
+        "context.frozen": _frozen(fleet, policy, changing, ctx.now),
+        "context.closed_windows": _closed_windows(fleet, policy, changing, ctx.now),
     }
 
 
@@ -92,21 +94,21 @@ def _regions(fleet: Fleet, idx: np.ndarray) -> list[str]:
     return [r for r in fleet.column("region").values(idx) if r not in NON_REGIONS]
 
 
-def _changing(radius: BlastRadius) -> tuple[np.ndarray, bool]:
+def _changing(fleet: Fleet, radius: BlastRadius) -> tuple[np.ndarray, bool]:
     """Resources a non-read operation touches (created ones included), and whether any exists."""
     created = radius.resolved.by_verb.get(Verb.CREATE, np.empty(0, np.int64))
     mutating = any(v != "read" for v in radius.resolved.verbs)
-    return np.union1d(radius.touched, created), mutating
+    return sets.union(radius.touched, created, fleet.size), mutating
 
 
-def _frozen(fleet: Fleet, policy: Policy, radius: BlastRadius, now: datetime) -> list[str]:
-    idx, mutating = _changing(radius)
+def _frozen(fleet: Fleet, policy: Policy, changing: tuple[np.ndarray, bool], now: datetime) -> list[str]:
+    idx, mutating = changing
     return sorted(f.name for f in policy.freezes
                   if mutating and f.active(now) and _in_scope(fleet, f.scope, idx))
 
 
-def _closed_windows(fleet: Fleet, policy: Policy, radius: BlastRadius, now: datetime) -> list[str]:
-    idx, mutating = _changing(radius)
+def _closed_windows(fleet: Fleet, policy: Policy, changing: tuple[np.ndarray, bool], now: datetime) -> list[str]:
+    idx, mutating = changing
     if not mutating:
         return []
     return sorted(name for name, scope in closed_scopes(list(policy.windows), now).values()

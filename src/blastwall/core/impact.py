@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from blastwall.core.graph import SELECTOR_FIELDS, Fleet, closure, match
+from blastwall.core import sets
 from blastwall.core.model import CHANGE_VERBS, DESTRUCTIVE_VERBS, Impact, Operation, Verb
 from blastwall.errors import ProposalError
 
@@ -122,12 +123,12 @@ def blast_radius(fleet: Fleet, resolved: Resolved) -> BlastRadius:
     changed = resolved.indices(CHANGE_VERBS)
     targets = resolved.indices(TARGET_VERBS)
     deleted = _closure_or_empty(fleet.children, resolved.indices(DESTRUCTIVE_VERBS), n)
-    broken = _closure_or_empty(fleet.dependents, np.union1d(deleted, changed), n)
-    degraded = np.setdiff1d(broken, deleted, assume_unique=True)
-    touched = np.union1d(np.union1d(deleted, degraded), targets)
+    broken = _closure_or_empty(fleet.dependents, sets.union(deleted, changed, n), n)
+    degraded = sets.difference(broken, deleted, n)
+    touched = sets.union(broken, targets, n)          # broken = deleted ∪ degraded
     destructive = broken if not changed.size else _closure_or_empty(fleet.dependents, deleted, n)
-    lost = np.setdiff1d(_closure_or_empty(fleet.children, removed, n),
-                        _closure_or_empty(fleet.children, replaced, n))
+    lost = sets.difference(_closure_or_empty(fleet.children, removed, n),
+                           _closure_or_empty(fleet.children, replaced, n), n)
     cost_delta = resolved.created_cost - float(fleet.cost[lost].sum())
     return BlastRadius(fleet, resolved, targets, deleted, degraded, touched, destructive, cost_delta)
 

@@ -52,6 +52,7 @@ class Policy:
     windows: tuple[Window, ...]
     revision: str
     limits: tuple[Limit, ...] = ()
+    env: Any = None                   # the CEL environment the rules were compiled in
 
     @property
     def production_envs(self) -> list[str]:
@@ -67,8 +68,9 @@ class Policy:
     def _run(self, full: Mapping[str, Any]) -> Outcome:
         matched: list[Reason] = []
         approvers, approval_rules = 0, []
+        activation = self.env.Activation(full)        # facts converted to CEL once, shared by every rule
         for rule in self.rules:
-            ok, detail = _holds(rule, full)
+            ok, detail = _holds(rule, activation)
             if detail:
                 matched.append(Reason(rule.name, Effect.DENY,
                                       f"Rule '{rule.name}' could not be evaluated ({detail}); failing closed."))
@@ -81,9 +83,9 @@ class Policy:
         return _combine(matched, self.default, approvers, approval_rules)
 
 
-def _holds(rule: Rule, facts: Mapping[str, Any]) -> tuple[bool, str]:
+def _holds(rule: Rule, activation: Any) -> tuple[bool, str]:
     try:
-        value = rule.program.eval(data=facts)
+        value = rule.program.eval(activation)
     except Exception as exc:  # noqa: BLE001  any evaluation failure is a deny
         return False, str(exc).splitlines()[0]
     if value.type() == cel.Type.ERROR or not isinstance(value.value(), bool):
@@ -129,7 +131,7 @@ def compile_policy(doc: Mapping[str, Any] | None, builtin: Mapping[str, Any]) ->
     windows = tuple(parse_window(w, f"windows[{i}]", _check_scope) for i, w in enumerate(_list(doc, "windows")))
     limits = parse_limits(doc["limits"] if "limits" in doc else base.get("limits"))
     revision = _revision(doc, builtin)
-    return Policy(rules, params, declared, default, freezes, windows, revision, limits)
+    return Policy(rules, params, declared, default, freezes, windows, revision, limits, env)
 
 
 def _check_top(doc: Mapping[str, Any]) -> None:
