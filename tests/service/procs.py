@@ -31,7 +31,8 @@ def write_principals(path: Path) -> Path:
 
 
 class Service:
-    def __init__(self, tmp: Path, db: str, policy: Path | None = None, inventory: Path = SAMPLE_FLEET):
+    def __init__(self, tmp: Path, db: str, policy: Path | None = None, inventory: Path = SAMPLE_FLEET,
+                 extra_args: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         principals = write_principals(tmp / "principals.yaml")
@@ -39,6 +40,7 @@ class Service:
                 "--db", db, "--port", str(self.port)]
         if policy:
             args += ["--policy", str(policy)]
+        args += list(extra_args)
         self.log = (tmp / f"serve-{self.port}.log").open("w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
 

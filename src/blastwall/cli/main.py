@@ -165,4 +165,4 @@ def _read_json(path: str):
         raise ProposalError(f"invalid JSON: {exc.msg}", source=path, line=exc.lineno) from None
 
 
-from blastwall.cli import inventory_cmd, demo_cmd, service_cmd, audit_cmd  # noqa: E402,F401  (registers subcommands)
+from blastwall.cli import inventory_cmd, demo_cmd, service_cmd, audit_cmd, integrations_cmd  # noqa: E402,F401  (registers subcommands)

@@ -1,0 +1,148 @@
+"""Who decides for the MCP front doors: the in-process engine (local) or the service.
+
+Both answer ``propose(doc) -> Verdict``.  Only the service holds approvals and
+grants; ``authorize`` is the one rule every executor and the proxy follow:
+run when the decision is allow, or when the service redeems a grant for exactly
+this proposal; otherwise stop and say why.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from blastwall.engine import Engine, local_files
+from blastwall.errors import BlastwallError
+from blastwall.integrations.client import Client, RequestRefused
+
+MAX_WAIT = 300.0
+REMEMBERED = 64
+
+
+class NeedsService(BlastwallError):
+    code = "needs_service"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: dict
+    proposal_id: str | None = None
+    approval_request_id: str | None = None
+    digest: str | None = None
+
+    @property
+    def effect(self) -> str:
+        return self.decision["effect"]
+
+    def to_dict(self) -> dict:
+        d = self.decision
+        out = {"effect": d["effect"], "explanation": d["explanation"], "impact": d["impact"],
+               "reasons": d["reasons"], "approval": d["approval"], "decision_id": d["decision_id"]}
+        if self.proposal_id:
+            out.update(proposal_id=self.proposal_id, approval_request_id=self.approval_request_id,
+                       digest=self.digest)
+        return out
+
+
+@dataclass(frozen=True)
+class Go:
+    """May run; report the outcome against ``proposal_id`` (None in local mode)."""
+    proposal_id: str | None
+    verdict: Verdict | None = None
+    grant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """May not run (yet): the verdict says why."""
+    verdict: Verdict
+
+
+class LocalGuard:
+    mode = "local"
+
+    def __init__(self, engine: Engine, agent: str = "mcp-agent", operator: str = ""):
+        self.engine, self.agent, self.operator = engine, agent, operator
+
+    def propose(self, doc: dict) -> Verdict:
+        decision = self.engine.decide({**doc, "agent": self.agent, "operator": self.operator}, files=local_files())
+        return Verdict(decision.to_dict())
+
+    def approval(self, request_id: str, wait: float = 0) -> dict:
+        raise NeedsService("approvals need the blastwall service (start with --service URL)")
+
+    def redeem(self, grant_id: str, doc: dict, request_id: str | None = None) -> str:
+        raise NeedsService("grants need the blastwall service (start with --service URL); nothing was run")
+
+    def report(self, proposal_id: str | None, outcome: dict) -> None:
+        pass                                                  # no audit log without the service
+
+
+@dataclass
+class ServiceGuard:
+    client: Client
+    mode: str = "service"
+    _requests: OrderedDict = field(default_factory=OrderedDict)   # approval request id -> proposal id
+    _grants: dict = field(default_factory=dict)                   # grant id -> proposal id
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def propose(self, doc: dict) -> Verdict:
+        res = self.client.propose(doc)
+        if res.approval_request_id:
+            with self._lock:
+                self._requests[res.approval_request_id] = res.proposal_id
+                while len(self._requests) > REMEMBERED:
+                    self._requests.popitem(last=False)
+        return Verdict(res.decision, res.proposal_id, res.approval_request_id, res.digest)
+
+    def approval(self, request_id: str, wait: float = 0) -> dict:
+        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
+        while True:
+            req = self.client.approval(request_id)
+            done = req["state"] != "pending" and (req["state"] != "approved" or req.get("grant"))
+            if done or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
+        if req.get("grant"):
+            with self._lock:
+                self._grants[req["grant"]["id"]] = req["proposal_id"]
+        return req
+
+    def redeem(self, grant_id: str, doc: dict, request_id: str | None = None) -> str:
+        """Redeem the grant for this exact proposal and return the approved proposal's id."""
+        proposal_id = self._proposal_of(grant_id, request_id)
+        self.client.redeem(grant_id, doc)
+        return proposal_id
+
+    def report(self, proposal_id: str | None, outcome: dict) -> None:
+        if proposal_id:
+            self.client.report_execution(proposal_id, outcome)
+
+    def _proposal_of(self, grant_id: str, request_id: str | None) -> str:
+        """Which proposal a grant belongs to, found before redeeming so an unknown grant is never spent."""
+        with self._lock:
+            if grant_id in self._grants:
+                return self._grants[grant_id]
+            candidates = [request_id] if request_id else list(reversed(self._requests))
+        for rid in candidates:
+            req = self.client.approval(rid)
+            if (req.get("grant") or {}).get("id") == grant_id:
+                with self._lock:
+                    self._grants[grant_id] = req["proposal_id"]
+                return req["proposal_id"]
+        raise RequestRefused(409, {"code": "unknown_grant", "message":
+                                   f"grant {grant_id} is not for a proposal made through this gateway; "
+                                   "pass its approval request id too"})
+
+
+Guard = LocalGuard | ServiceGuard
+
+
+def authorize(guard: Guard, doc: dict, grant_id: str | None = None, request_id: str | None = None) -> Go | Stop:
+    if grant_id:
+        return Go(guard.redeem(grant_id, doc, request_id), grant_id=grant_id)
+    verdict = guard.propose(doc)
+    if verdict.effect == "allow":
+        return Go(verdict.proposal_id, verdict)
+    return Stop(verdict)

@@ -1,0 +1,121 @@
+"""Properties: whatever arrives on stdin, a destructive kubectl/terraform command is never allowed."""
+from __future__ import annotations
+
+import io
+import json
+import time
+from unittest import mock
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from blastwall.engine import Engine
+from blastwall.integrations import hooks
+from tests.integrations.hook_helpers import FLEET
+
+ENGINE = Engine.load(FLEET)
+LOCAL = hooks.HookSettings(inventory=str(FLEET), agent="prop")
+SHELL_TOOL = {"claude-code": "Bash", "kiro": "execute_bash"}
+
+# Each is denied or needs approval on the acme fleet when it runs on its own.
+DESTRUCTIVE = [
+    ["kubectl", "delete", "namespace", "payments", "--context", "prod-cn-north-1"],
+    ["kubectl", "delete", "ns", "payments", "--context=prod-cn-north-1"],
+    ["kubectl", "--context", "prod-us-east-1", "delete", "deployment", "web", "-n", "web"],
+    ["kubectl", "delete", "namespace", "web", "--context", "prod-eu-west-1", "--wait=false"],
+    ["kubectl", "-n", "payments", "delete", "all", "--all", "--context", "prod-cn-north-1"],
+    ["terraform", "destroy", "-auto-approve"],
+    ["terraform", "destroy"],
+    ["terraform", "-chdir=infra/prod", "apply", "-destroy", "-auto-approve"],
+]
+BENIGN = ["ls -la", "echo done", "git status", "pwd", "true", "kubectl get pods -n web --context prod-us-east-1",
+          "cat README.md"]
+WRAPPERS = ["{}", "bash -c '{}'", "sh -c '{}'", "sudo {}", "env KUBECONFIG=/tmp/k {}", "timeout 60 {}",
+            "nohup {}", "sudo -E bash -c '{}'", "cd /tmp && {}", "({})", "{{ {}; }}"]
+SEPARATORS = ["; ", " && ", "\n", " | ", " ;"]
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                        max_size=3), max_leaves=8)
+
+
+@st.composite
+def destructive_commands(draw) -> str:
+    words = draw(st.sampled_from(DESTRUCTIVE))
+    core = draw(st.sampled_from([" ", "  ", "\t"])).join(words)
+    core = draw(st.sampled_from(WRAPPERS)).format(core)
+    before = draw(st.lists(st.sampled_from(BENIGN), max_size=2))
+    after = draw(st.lists(st.sampled_from(BENIGN), max_size=2))
+    parts = [*before, core, *after]
+    text = parts[0]
+    for part in parts[1:]:
+        text += draw(st.sampled_from(SEPARATORS)) + part
+    return text
+
+
+@st.composite
+def hook_stdin(draw, agent: str) -> bytes:
+    """A PreToolUse payload with a destructive shell command and arbitrary extra fields."""
+    doc = draw(st.dictionaries(st.text(max_size=12), JSON_VALUES, max_size=4))
+    tool_input = draw(st.dictionaries(st.sampled_from(["description", "summary", "timeout", "run_in_background",
+                                                       "x"]), JSON_VALUES, max_size=3))
+    tool_input["command"] = draw(destructive_commands())
+    doc.update(tool_name=SHELL_TOOL[agent], tool_input=tool_input)
+    if draw(st.booleans()):
+        doc["hook_event_name"] = hooks.DIALECTS[agent].event
+    for key in ("session_id", "cwd", "permission_mode", "transcript_path", "tool_use_id"):
+        if draw(st.booleans()):
+            doc[key] = draw(JSON_VALUES)
+    text = json.dumps(doc, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 0, 2])))
+    before, after = draw(st.sampled_from(["", " ", "\n", "\ufeff"])), draw(st.sampled_from(["", "\n", " \r\n"]))
+    return (before + text + after).encode()
+
+
+def reply_for(agent: str, stdin: bytes) -> hooks.Reply:
+    with mock.patch.object(hooks.Engine, "load", lambda *a, **k: ENGINE):
+        return hooks.respond(io.BytesIO(stdin), hooks.DIALECTS[agent], LOCAL, time.monotonic() + 60)
+
+
+def allowed(agent: str, reply: hooks.Reply) -> bool:
+    """Would the agent run the tool?  Claude Code: exit 0 without ask/deny; Kiro: exit 0."""
+    if reply.exit_code == 2:
+        return False
+    if agent == "kiro" or not reply.stdout:
+        return True
+    return json.loads(reply.stdout)["hookSpecificOutput"]["permissionDecision"] == "allow"
+
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]), data=st.data())
+def test_destructive_commands_are_never_allowed_whatever_surrounds_them(agent, data):
+    stdin = data.draw(hook_stdin(agent))
+    reply = reply_for(agent, stdin)
+    assert not allowed(agent, reply), (stdin, reply)
+    assert reply.exit_code in (0, 2)
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]), stdin=st.binary(max_size=300))
+def test_random_bytes_are_never_allowed(agent, stdin):
+    reply = reply_for(agent, stdin)
+    assert reply.exit_code == 2 or not allowed(agent, reply) or _is_harmless_object(stdin)
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]), data=st.data())
+def test_cutting_a_payload_short_never_allows(agent, data):
+    stdin = data.draw(hook_stdin(agent))
+    cut = data.draw(st.integers(min_value=0, max_value=len(stdin) - 1))
+    reply = reply_for(agent, stdin[:cut])
+    assert not allowed(agent, reply), (stdin[:cut], reply)
+
+
+def _is_harmless_object(stdin: bytes) -> bool:
+    """Random bytes that happen to be a tool call blastwall may let pass (never a shell command)."""
+    try:
+        doc = json.loads(stdin)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("tool_name") not in SHELL_TOOL.values()

@@ -1,0 +1,147 @@
+"""Hooks against the governance service: real, unreachable, hanging; and a hook that never gets stdin."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.integrations.hook_helpers import BLASTWALL, FLEET, MAPPING, ROOT, payload, run_hook
+from tests.service.conftest import token
+from tests.service.procs import Service, free_port
+
+AGENT_TOKEN = {"BLASTWALL_TOKEN": token("coder-1")}
+
+
+@pytest.fixture
+def hanging_service():
+    """A socket that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture
+def service(tmp_path):
+    svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}", inventory=FLEET).wait_ready()
+    yield svc
+    svc.kill()
+
+
+def timed_hook(agent: str, url: str, timeout: str = "2"):
+    started = time.monotonic()
+    run = run_hook(agent, payload("claude-bash-read.json" if agent == "claude-code" else "kiro-execute-bash-read.json"),
+                   "--service", url, "--timeout", timeout, env=AGENT_TOKEN)
+    return run, time.monotonic() - started
+
+
+@pytest.mark.parametrize("agent", ["claude-code", "kiro"])
+def test_a_service_that_never_answers_blocks_within_the_timeout(agent, hanging_service):
+    run, took = timed_hook(agent, hanging_service)
+    assert (run.exit_code, run.stdout) == (2, "")
+    assert "blocked (fail closed)" in run.stderr
+    assert took < 2 + 5, took                    # 2 s budget plus interpreter start-up, never the 600 s agent limit
+
+
+@pytest.mark.parametrize("agent", ["claude-code", "kiro"])
+def test_an_unreachable_service_blocks(agent):
+    run, took = timed_hook(agent, f"http://127.0.0.1:{free_port()}")
+    assert (run.exit_code, run.stdout) == (2, "")
+    assert "cannot reach blastwall" in run.stderr
+    assert took < 10
+
+
+def test_stdin_that_never_closes_blocks_within_the_timeout():
+    """Kiro IDE 0.x opened a hook's stdin and never closed it; the deadline must still hold."""
+    started = time.monotonic()
+    proc = subprocess.Popen([*BLASTWALL, "hook", "kiro", "--inventory", str(FLEET), "--timeout", "1.5"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        proc.wait(timeout=20)                    # stdin stays open all along
+        took = time.monotonic() - started
+        err = proc.stderr.read().decode()
+    finally:
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == 2
+    assert "no decision within 1.5s" in err
+    assert took < 1.5 + 5, took
+
+
+def test_a_missing_token_blocks():
+    env = {k: v for k, v in os.environ.items() if k != "BLASTWALL_TOKEN"}
+    proc = subprocess.run([*BLASTWALL, "hook", "claude-code", "--service", "http://127.0.0.1:9"],
+                          input=payload("claude-bash-read.json"), capture_output=True, env=env, cwd=ROOT)
+    assert proc.returncode == 2
+    assert "no service token: set BLASTWALL_TOKEN" in proc.stderr.decode()
+
+
+def test_a_rejected_token_blocks(service):
+    run = run_hook("claude-code", payload("claude-bash-read.json"), "--service", service.url,
+                   env={"BLASTWALL_TOKEN": "not-a-token"})
+    assert (run.exit_code, run.stdout) == (2, "")
+    assert "blocked (fail closed)" in run.stderr
+
+
+def test_service_allow_and_local_approvals(service):
+    allowed = run_hook("claude-code", payload("claude-bash-read.json"), "--service", service.url, env=AGENT_TOKEN)
+    assert (allowed.exit_code, allowed.permission) == (0, "allow")
+    asked = run_hook("claude-code", payload("claude-bash-kubectl-delete-prod.json"), "--service", service.url,
+                     env=AGENT_TOKEN)
+    assert (asked.exit_code, asked.permission) == (0, "ask")
+    assert "filed as approval request req_" in asked.output["permissionDecisionReason"]
+
+
+def test_service_approvals_deny_with_the_request_and_the_command_that_approves_it(service):
+    run = run_hook("claude-code", payload("claude-bash-kubectl-delete-prod.json"), "--service", service.url,
+                   "--approvals", "service", "--mapping", str(MAPPING), env=AGENT_TOKEN)
+    assert (run.exit_code, run.permission) == (2, "deny")
+    reason = run.output["permissionDecisionReason"]
+    assert "deletes 2, degrades 4" in reason and "customers 21,000" in reason
+    request_id = _approval_id(reason)
+    assert run.stderr.strip() == reason
+    request = httpx.get(f"{service.url}/v1/approvals/{request_id}",
+                        headers={"Authorization": f"Bearer {token('alice')}"}).json()
+    assert request["state"] == "pending"
+    assert request["proposal"]["agent"] == "coder-1"
+    approved = subprocess.run([*BLASTWALL, "approvals", "approve", request_id, "--url", service.url,
+                               "--token", token("alice")], capture_output=True, cwd=ROOT)
+    assert approved.returncode == 0, approved.stderr.decode()
+    assert httpx.get(f"{service.url}/v1/approvals/{request_id}",
+                     headers={"Authorization": f"Bearer {token('alice')}"}).json()["state"] == "approved"
+
+
+def test_kiro_service_approvals_block_with_the_request(service):
+    run = run_hook("kiro", payload("kiro-execute-bash-delete-prod.json"), "--service", service.url,
+                   "--approvals", "service", env=AGENT_TOKEN)
+    assert (run.exit_code, run.stdout) == (2, "")
+    assert run.stderr.startswith("blastwall: BLOCKED PENDING APPROVAL kubectl delete namespace payments")
+    assert f"blastwall approvals approve {_approval_id(run.stderr)}" in run.stderr
+
+
+def _approval_id(reason: str) -> str:
+    marker = "blastwall approvals approve "
+    assert marker in reason, reason
+    return reason.split(marker, 1)[1].split()[0]
