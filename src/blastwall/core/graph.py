@@ -35,7 +35,9 @@ class Coded:
         codes = self.codes[idx]
         if codes.size <= 256:
             present = set(codes.tolist())
-        else:                      # a count per code: linear, unlike np.unique's hashing
+        elif len(self.vocab) <= 32:    # a vectorised scan per value beats counting (np.unique hashes)
+            present = [c for c in range(len(self.vocab)) if (codes == c).any()]
+        else:
             present = np.flatnonzero(np.bincount(codes, minlength=len(self.vocab))).tolist()
         return sorted(v for v in (self.vocab[c] for c in present) if v != ABSENT)
 
@@ -49,11 +51,12 @@ class CSR:
 
     @classmethod
     def from_edges(cls, src: np.ndarray, dst: np.ndarray, n: int) -> "CSR":
-        """Row ``src[k]`` lists ``dst[k]``."""
-        order = np.argsort(src, kind="stable")
+        """Row ``src[k]`` lists ``dst[k]``; each row sorted, whatever the edges' order."""
+        key = np.asarray(src, dtype=np.int64) * n + np.asarray(dst, dtype=np.int64)
+        key.sort()                                 # one sort of plain integers: the fastest way
         indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-        return cls(compact_indptr(indptr), dst[order].astype(np.int32, copy=False))
+        np.cumsum(np.bincount(key // max(n, 1), minlength=n), out=indptr[1:])
+        return cls(compact_indptr(indptr), (key % max(n, 1)).astype(np.int32))
 
     def row(self, i: int) -> np.ndarray:
         return self.indices[int(self.indptr[i]):int(self.indptr[i + 1])]
@@ -125,8 +128,8 @@ def closure(csr: CSR, sources: np.ndarray, n: int) -> np.ndarray:
     Level-synchronous BFS over whole frontiers; cycles are harmless because a
     node joins at most once.  The visit mask (0 unseen, 1 visited, 2 found this
     level) is pooled and reset by what was visited, so a small closure costs
-    nothing in ``n``.  Boolean indexing and large sorts are slow in NumPy, so
-    the kernel uses ``np.compress`` and mask scans instead.
+    nothing in ``n``; large levels are deduplicated and the result listed by
+    scanning the mask, since sorting (and np.unique's hashing) is far slower.
     """
     frontier = np.array(sources, dtype=np.int64).ravel()
     if frontier.size > 1:
@@ -134,16 +137,11 @@ def closure(csr: CSR, sources: np.ndarray, n: int) -> np.ndarray:
     reached = _neighbours(csr, frontier)
     if not reached.size:           # nothing hangs off the sources (a leaf)
         return frontier
-    try:
-        seen = csr._scratch.pop()
-    except IndexError:
-        seen = None
-    if seen is None or seen.size != n:
-        seen = np.zeros(n, dtype=np.uint8)
+    seen = _visit_mask(csr, n)
     levels, count = [frontier], frontier.size
     seen[frontier] = 1
     while True:
-        fresh = np.compress(seen[reached] == 0, reached)
+        fresh = _where(seen[reached] == 0, reached)
         if not fresh.size:
             break
         frontier = _distinct(fresh, seen, n)
@@ -163,23 +161,38 @@ def closure(csr: CSR, sources: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _visit_mask(csr: CSR, n: int) -> np.ndarray:
+    """A zeroed mask from the pool, or a new one when none is free."""
+    try:
+        seen = csr._scratch.pop()
+    except IndexError:
+        return np.zeros(n, dtype=np.uint8)
+    return seen if seen.size == n else np.zeros(n, dtype=np.uint8)
+
+
 def _neighbours(csr: CSR, frontier: np.ndarray) -> np.ndarray:
-    """Concatenated rows of ``frontier`` as int64, with repeats."""
+    """Concatenated rows of ``frontier``, with repeats (int64 when large: faster to index with)."""
     if frontier.size == 1:
-        return csr.row(frontier[0]).astype(np.int64)
+        return csr.row(frontier[0])
     starts, ends = csr.indptr[frontier], csr.indptr[1:][frontier]
+    if frontier.size < 1024:                  # few rows: the fewest NumPy calls win
+        starts = starts.astype(np.int64)
+        lens = ends - starts
+        shift = np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        return csr.indices[shift + np.arange(shift.size)]
     keep = ends > starts
-    if not keep.all():                        # most frontier nodes are leaves
-        starts, ends = np.compress(keep, starts), np.compress(keep, ends)
+    if not keep.all():                        # most of a large frontier is leaves
+        starts, ends = _where(keep, starts), _where(keep, ends)
         if not starts.size:
-            return np.empty(0, dtype=np.int64)
+            return csr.indices[:0]
     starts, ends = starts.astype(np.int64), ends.astype(np.int64)
     # edge positions: +1 inside a row, a jump to the next row's start between rows
     bounds = np.cumsum(ends - starts)
     pos = np.ones(int(bounds[-1]), dtype=np.int64)
     pos[0] = starts[0]
     pos[bounds[:-1]] = starts[1:] - ends[:-1] + 1
-    return csr.indices[np.cumsum(pos, out=pos)].astype(np.int64)
+    out = csr.indices[np.cumsum(pos, out=pos)]
+    return out.astype(np.int64) if out.size > 4096 else out
 
 
 def _distinct(nodes: np.ndarray, seen: np.ndarray, n: int) -> np.ndarray:
@@ -188,6 +201,11 @@ def _distinct(nodes: np.ndarray, seen: np.ndarray, n: int) -> np.ndarray:
         seen[nodes] = 2
         return np.flatnonzero(seen == 2)
     return _sorted_distinct(nodes)
+
+
+def _where(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values[mask]``; np.compress is several times faster on large, irregular masks."""
+    return values[mask] if values.size < 4096 else np.compress(mask, values)
 
 
 def _sorted_distinct(nodes: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -12,6 +12,10 @@ class StringTable:
     """``blob[offsets[i]:offsets[i+1]]`` is the UTF-8 of string i; strings are sorted bytewise."""
     blob: bytes | memoryview
     offsets: np.ndarray  # int64, n + 1
+    _offs: memoryview = field(init=False, repr=False, compare=False)   # plain-int access for lookups
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_offs", memoryview(np.ascontiguousarray(self.offsets, dtype=np.int64)))
 
     @classmethod
     def from_sorted(cls, strings: list[str]) -> "StringTable":
@@ -24,7 +28,8 @@ class StringTable:
         return len(self.offsets) - 1
 
     def raw(self, i: int) -> bytes:
-        return bytes(self.blob[int(self.offsets[i]):int(self.offsets[i + 1])])
+        offs = self._offs
+        return bytes(self.blob[offs[i]:offs[i + 1]])
 
     def __getitem__(self, i: int) -> str:
         return self.raw(i).decode()

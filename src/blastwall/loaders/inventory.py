@@ -123,14 +123,24 @@ def _unwrap(doc: Any, source: str) -> list:
 def _load_jsonl(path: Path, revision: str) -> Fleet:
     """Fast path: Arrow's vectorised reader; any doubt falls back to line-by-line validation."""
     try:
-        table = pajson.read_json(path, parse_options=pajson.ParseOptions(newlines_in_values=False))
+        table = pajson.read_json(path, read_options=pajson.ReadOptions(block_size=4 << 20),
+                                 parse_options=_JSONL_PARSE)
         table = _conform(table)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, _Doubt):
         return _load_jsonl_slow(path, revision)
     try:
-        return build_fleet(table, str(path), lambda i: i + 1, revision)
+        fleet = build_fleet(table, str(path), lambda i: i + 1, revision)
     except InventoryError:
         return _load_jsonl_slow(path, revision)     # Arrow skips blank lines: redo for the exact line
+    del table
+    pa.default_memory_pool().release_unused()       # return the parse buffers to the OS
+    return fleet
+
+
+# Known fields typed up front (no inference; a wrong type fails fast into the slow path);
+# tags are inferred, their keys being the inventory's own.
+_JSONL_PARSE = pajson.ParseOptions(newlines_in_values=False, unexpected_field_behavior="infer",
+                                   explicit_schema=pa.schema([f for f in SCHEMA if f.name != "tags"]))
 
 
 class _Doubt(Exception):

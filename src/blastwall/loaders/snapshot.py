@@ -84,4 +84,5 @@ def _view(raw: np.ndarray, start: int, entry: dict, path: Path, name: str) -> np
     hi = lo + count * dtype.itemsize
     if hi > raw.size:
         raise InventoryError(f"snapshot truncated in array '{name}'", source=str(path))
-    return raw[lo:hi].view(dtype).reshape(entry["shape"])
+    # a plain ndarray view of the mapping: np.memmap's subclass hooks cost ~60 µs per indexing
+    return raw[lo:hi].view(np.ndarray).view(dtype).reshape(entry["shape"])
