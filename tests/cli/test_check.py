@@ -157,7 +157,7 @@ def test_impact_command_prints_a_tree_and_json():
 
 
 def test_demo_replays_the_incidents():
-    res = run("demo")
+    res = run("demo", "--scenarios")
     assert "kiro-delete-recreate-environment" in res.stdout
     assert "0 unexpected" in res.stdout, res.stdout[-2000:]
     assert res.returncode == 0

@@ -1,6 +1,7 @@
 """The store contract, run against SQLite and PostgreSQL alike (see conftest.store)."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -386,6 +387,50 @@ def test_checkpoints_roundtrip(store):
     got = store.checkpoints()
     assert [c["size"] for c in got] == [0, 3]
     assert got[0]["at"] == "2026-03-04T12:00:00.000000+00:00" and got[0]["sig"] == "c2ln"
+    assert store.latest_checkpoint()["size"] == 3
+
+
+def test_no_latest_checkpoint_when_none_saved(store):
+    assert store.latest_checkpoint() is None
+
+
+# awaiting the commit on an event loop ----------------------------------------------------------
+def test_transact_async_from_many_coroutines(store):
+    def work(i):
+        def run(tx):
+            tx.insert_proposal(proposal_row(f"p{i}"))
+            if i % 5 == 4:
+                raise ValueError(f"bad {i}")
+            return tx.audit("proposal", "agent-a", {"i": i}, T0).seq
+        return run
+
+    async def main():
+        return await asyncio.gather(*(store.transact_async(work(i)) for i in range(40)), return_exceptions=True)
+    out = asyncio.run(main())
+    assert [type(o) for o in out[4::5]] == [ValueError] * 8
+    assert sorted(o for o in out if isinstance(o, int)) == list(range(1, 33))
+    assert len(store.list_proposals(limit=100)) == 32
+    assert verify(all_records(store), head=store.audit_head()).ok
+
+
+# kill switches read inside a write batch ------------------------------------------------------
+def test_kill_switches_read_in_a_batch_never_show_a_rolled_back_change(store):
+    def engage_then_fail(tx):
+        tx.set_kill_switch("global", True, "bob", "drill", T0)
+        assert tx.kill_switches()["global"]["engaged"] is True      # its own change, before it fails
+        raise ValueError("undone")
+
+    def read(tx):
+        return tx.kill_switches()
+
+    out = batch_of(store, [read, engage_then_fail, read, read, read])     # in whatever order they queue
+    assert isinstance(out[1], ValueError) and [out[i] for i in (0, 2, 3, 4)] == [{}] * 4
+
+    def engage_and_read(tx):
+        tx.set_kill_switch("agent:kiro", True, "bob", "runaway", T0)
+        return sorted(k for k, v in tx.kill_switches().items() if v["engaged"])
+    assert store.transact(engage_and_read) == ["agent:kiro"]
+    assert list(store.transact(read)) == ["agent:kiro"]
 
 
 def test_state_change_and_its_audit_record_commit_together(store):

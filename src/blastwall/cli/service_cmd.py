@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import sys
 
 import click
 import httpx
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from blastwall.cli.main import cli
 from blastwall.cli.render import console
@@ -24,20 +26,92 @@ DEFAULT_URL = "http://127.0.0.1:8470"
 @click.option("--db", default="sqlite:///blastwall.db", show_default=True, help="sqlite:///FILE or postgresql://...")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8470, show_default=True, type=int)
-def serve(inventory, policy, principals_file, db, host, port):
-    import uvicorn
-
+@click.option("--notify", "notify_file", default=None, type=click.Path(dir_okay=False),
+              help="YAML with a notifications section: webhooks for approval requests and kill-switch changes.")
+@click.option("--checkpoint-key", "checkpoint_key", default=None, type=click.Path(dir_okay=False),
+              help="Ed25519 key that signs audit checkpoints (made, mode 0600, if missing; public key FILE.pub).")
+@click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Sign a checkpoint after this many new audit records ...")
+@click.option("--checkpoint-seconds", default=300.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="... or this many seconds, whichever comes first (only when there are new records).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Service processes sharing the port (each decides on its own core).")
+@click.option("--listen-fd", type=int, default=None, hidden=True, help="A worker's inherited listening socket.")
+def serve(inventory, policy, principals_file, db, host, port, notify_file, checkpoint_key, checkpoint_every,
+          checkpoint_seconds, workers, listen_fd):
+    if workers > 1:
+        args = ["--inventory", inventory, "--principals", principals_file, "--db", db, "--host", host,
+                "--port", str(port), *(["--policy", policy] if policy else []),
+                *(["--notify", notify_file] if notify_file else [])]
+        _serve_workers(workers, host, port, args, db, (checkpoint_key, checkpoint_every, checkpoint_seconds))
+        return
     from blastwall.service.app import create_app
     from blastwall.service.gateway import Gateway
     from blastwall.service.principals import load_principals
     from blastwall.store.base import open_store
     store = open_store(db)
     store.migrate()
-    gateway = Gateway(inventory, policy, store, load_principals(principals_file))
+    notifier = _notifier(notify_file)
+    gateway = Gateway(inventory, policy, store, load_principals(principals_file), notifier=notifier)
+    if notifier:
+        gateway.metrics.registry.register(notifier)          # notification counts on /metrics
     signal.signal(signal.SIGHUP, lambda *_: _reload(gateway))
-    console(stderr=True).print(f"blastwall serving on http://{host}:{port} (store {store.backend}, "
-                               f"policy {gateway.revisions()['policy_revision']}); SIGHUP reloads")
-    uvicorn.run(create_app(gateway), host=host, port=port, log_level="warning")
+    if listen_fd is None:
+        console(stderr=True).print(f"blastwall serving on http://{host}:{port} (store {store.backend}, "
+                                   f"policy {gateway.revisions()['policy_revision']}); SIGHUP reloads")
+    checkpoints = _checkpoints(store, checkpoint_key, checkpoint_every, checkpoint_seconds)
+    try:
+        _run_http(create_app(gateway), host, port, listen_fd)
+    finally:
+        if checkpoints:
+            checkpoints.stop()
+    if notifier:
+        notifier.close(drain=5.0)
+
+
+def _run_http(app, host: str, port: int, listen_fd: int | None) -> None:
+    import uvicorn
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server.run(sockets=[socket.socket(fileno=listen_fd)] if listen_fd is not None else None)
+
+
+def _serve_workers(n: int, host: str, port: int, worker_args: list[str], db: str, checkpointing: tuple) -> None:
+    """The parent of ``n`` worker processes (see blastwall.service.workers); exits with their status."""
+    from blastwall.service.workers import Workers
+    from blastwall.store.base import open_store
+    store = open_store(db)
+    store.migrate()                                           # once, before the workers start
+    workers = Workers(n, host, port, worker_args)
+    console(stderr=True).print(f"blastwall serving on http://{host}:{port} with {n} worker processes "
+                               f"(store {store.backend}); SIGHUP reloads them all")
+    checkpoints = _checkpoints(store, *checkpointing)
+    try:
+        code = workers.run()
+    finally:
+        if checkpoints:
+            checkpoints.stop()
+        store.close()
+    sys.exit(code)
+
+
+def _checkpoints(store, key_file, every: int, seconds: float):
+    """The background thread signing audit checkpoints, started; None without a key file."""
+    if not key_file:
+        return None
+    from blastwall.service.checkpoints import CheckpointThread, signing_key
+    key, public, created = signing_key(key_file)
+    err = console(stderr=True)
+    err.print(f"{'made a new' if created else 'using the'} checkpoint key {escape(str(key_file))}; "
+              f"verifiers need its public key: {escape(str(public))}", soft_wrap=True)   # paths unbroken
+    err.print(f"signing a checkpoint every {every:,} audit records or {seconds:g} s")
+    return CheckpointThread(store, key, every, seconds, report=lambda msg: click.echo(msg, err=True)).start()
+
+
+def _notifier(notify_file):
+    if not notify_file:
+        return None
+    from blastwall.service.notify import Notifier, load_notify_config
+    return Notifier(load_notify_config(notify_file))
 
 
 def _reload(gateway) -> None:
@@ -79,7 +153,7 @@ def approvals() -> None:
 @click.option("--state", default="pending", show_default=True)
 def approvals_list(url, token, state):
     rows = Api(url, token).call("GET", "/v1/approvals", params={"state": state})
-    table = Table("request", "approvers", "scope", "expires", "state")
+    table = Table(Column("request", no_wrap=True), "approvers", "scope", "expires", "state")   # ids are copied
     for r in rows:
         scope = r["scope"]
         table.add_row(r["id"], str(r["approvers"]), escape(f"{', '.join(scope['environments'])} / "

@@ -2,44 +2,134 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
+import orjson
 from fastapi import Body, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from blastwall.audit.checkpoint import Checkpoint
 from blastwall.errors import BlastwallError
 from blastwall.service.errors import Forbidden, NotFound
 from blastwall.service.gateway import Gateway
 from blastwall.store.base import StoreError
 
 MAX_BODY = 1 << 20
+# POST /v1/proposals reads its body itself (the hot path); this documents it in the OpenAPI file
+PROPOSAL_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "A proposal (contract section 2): intent, and operations, argv, command "
+                                     "or terraform_plan; agent and operator come from the token."}}}}}
 
 
-def create_app(gateway: Gateway) -> FastAPI:
+def create_app(gateway: Gateway) -> "ProposalFastPath":
     app = FastAPI(title="blastwall", version="1", description="Change control between AI agents and infrastructure.")
     app.state.gateway = gateway
     _errors(app)
     _routes(app, gateway)
-    return app
+    return ProposalFastPath(app, gateway)
+
+
+class ProposalFastPath:
+    """The FastAPI app, with POST /v1/proposals (the decision hot path) answered before FastAPI's
+    middleware, routing and parameter machinery: the same checks, answers and errors, ~0.1 ms
+    less a decision.  The FastAPI route stays, documenting it.  Other attributes are the app's."""
+
+    def __init__(self, api: FastAPI, gateway: Gateway) -> None:
+        self.api, self.gateway = api, gateway
+
+    def __getattr__(self, name: str):
+        return getattr(self.api, name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/proposals":
+            response = await self._propose(scope, receive)
+            await response(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    async def _propose(self, scope, receive) -> Response:
+        try:
+            headers = dict(scope["headers"])
+            body = await _read_body(receive, headers.get(b"content-length"))
+            token = _token(headers.get(b"authorization", b"").decode("latin-1") or None)
+            agent = await self.gateway.authenticate_async(token, "propose")
+            result = await self.gateway.propose_async(agent, _json_body(body), emergency=_emergency(scope))
+            return _json_response(result)
+        except BlastwallError as exc:
+            return _blastwall_error(exc)
+        except Exception as exc:  # noqa: BLE001  fail closed, in the one error shape
+            return _error(500, "internal", f"{type(exc).__name__}: nothing was allowed")
+
+
+async def _read_body(receive, declared: bytes | None) -> bytes:
+    if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise BodyTooLarge()
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BlastwallError("the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class BodyTooLarge(BlastwallError):
+    code, status = "too_large", 413
+
+    def __init__(self) -> None:
+        super().__init__(f"request body over {MAX_BODY} bytes")
+
+
+def _emergency(scope) -> bool:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("emergency", ["false"])
+    flag = values[-1].lower()
+    if flag not in TRUE | FALSE:
+        raise BlastwallError("emergency must be true or false", field="emergency")
+    return flag in TRUE
+
+
+TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
+
+
+def _json_response(result: dict) -> Response:
+    return Response(orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+class BodyLimit:
+    """Refuse a declared body over MAX_BODY (plain ASGI: no per-request task, unlike @app.middleware)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            size = dict(scope["headers"]).get(b"content-length")
+            if size and (not size.isdigit() or int(size) > MAX_BODY):
+                await _error(413, "too_large", f"request body over {MAX_BODY} bytes")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _errors(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size and (not size.isdigit() or int(size) > MAX_BODY):
-            return _error(413, "too_large", f"request body over {MAX_BODY} bytes")
-        return await call_next(request)
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(BlastwallError)
     async def blastwall_error(request: Request, exc: BlastwallError):
-        status = getattr(exc, "status", 400)
-        if isinstance(exc, StoreError):
-            status = 503
-        return _error(status, exc.code, exc.message, exc.field)
+        return _blastwall_error(exc)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception):
         return _error(500, "internal", f"{type(exc).__name__}: nothing was allowed")
+
+
+def _blastwall_error(exc: BlastwallError) -> JSONResponse:
+    status = 503 if isinstance(exc, StoreError) else getattr(exc, "status", 400)
+    return _error(status, exc.code, exc.message, exc.field)
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -66,10 +156,12 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
         body = gw.metrics.render(len(gw.store.list_requests(state="pending", limit=100000)), gw.store.kill_switches())
         return Response(body, media_type="text/plain; version=0.0.4")
 
-    @app.post("/v1/proposals")
-    def propose(body: Any = Body(...), emergency: bool = Query(False),
-                authorization: str | None = Header(None)) -> dict:
-        return gw.propose(who(authorization, "propose"), body, emergency=emergency)
+    @app.post("/v1/proposals", openapi_extra=PROPOSAL_BODY)
+    async def propose(request: Request, emergency: bool = Query(False),
+                      authorization: str | None = Header(None)) -> Response:
+        """Decide, record (durably, with its audit records) and return the decision."""
+        agent = await gw.authenticate_async(_token(authorization), "propose")
+        return _json_response(await gw.propose_async(agent, _json_body(await request.body()), emergency=emergency))
 
     @app.get("/v1/proposals")
     def proposals(status: str | None = None, agent: str | None = None, limit: int = Query(100, le=1000),
@@ -128,10 +220,27 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
             raise Forbidden("only admins reload")
         return gw.reload(by=admin.name)
 
+    @app.get("/v1/audit/checkpoints", response_class=PlainTextResponse)
+    def latest_checkpoint(authorization: str | None = Header(None)) -> PlainTextResponse:
+        """The latest signed checkpoint, as text: keep it away from the database, check it with
+        `blastwall audit verify --checkpoint FILE --public-key KEY.pub`."""
+        who(authorization, "read checkpoints")
+        latest = gw.store.latest_checkpoint()
+        if latest is None:
+            raise NotFound("no checkpoint yet (blastwall serve --checkpoint-key FILE signs them)")
+        return PlainTextResponse(Checkpoint.from_dict(latest).to_text())
+
     @app.get("/v1/audit")
     def audit(after: int = 0, limit: int = Query(100, le=10000), authorization: str | None = Header(None)) -> list:
         who(authorization, "read audit")
         return [_jsonable(vars(r)) for r in gw.store.audit_records(after_seq=after, limit=limit)]
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BlastwallError(f"the body is not JSON: {exc}") from None
 
 
 def _found(row, ident: str):

@@ -10,23 +10,27 @@ import hashlib
 import json
 import secrets
 import threading
-from dataclasses import asdict, dataclass, replace
+import time
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from blastwall.core.authority import Principal, check_reviewer
 from blastwall.core.limits import Charge, charges
-from blastwall.core.model import ApprovalRequirement, Decision, Effect, Proposal, Reason
+from blastwall.core.model import ApprovalRequirement, Decision, Effect, Operation, Proposal, Reason
 from blastwall.core.proposal import parse_proposal
 from blastwall.engine import Engine
 from blastwall.errors import BlastwallError
 from blastwall.service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from blastwall.service.metrics import Metrics
+from blastwall.service.notify import NullNotifier
 from blastwall.service.principals import Directory
 from blastwall.store.base import Store
 
 OVERRIDABLE = frozenset({"freeze", "change-window"})
+SWITCH_REFRESH_S = 1.0       # the cached kill-switch set is re-read at least this often
+MAX_REPLANS = 5
 
 
 def utcnow() -> datetime:
@@ -43,48 +47,120 @@ class Settings:
     grant_ttl: timedelta = timedelta(minutes=15)
 
 
-class _OverBudget(Exception):
+@dataclass(frozen=True)
+class _Plan:
+    """A proposal decided and ready to be recorded (with its audit records) in one transaction."""
+    proposal: Proposal
+    doc: dict                      # proposal_doc(proposal): what is stored and bound
+    digest: str
+    decision: Decision
+    due: list[Charge]              # budget charges to take when it is recorded
+    now: datetime
+    emergency: bool
+    switches: frozenset[str]       # the engaged kill switches it was decided with
+    decision_doc: dict = None      # decision.to_dict(), made once
+
+    def __post_init__(self):
+        if self.decision_doc is None:
+            object.__setattr__(self, "decision_doc", self.decision.to_dict())
+
+
+class _Replan(Exception):
+    """Raised inside the record transaction (rolling it back): decide or record differently."""
+
+
+class _OverBudget(_Replan):
     def __init__(self, charge: Charge):
         self.charge = charge
 
 
+class _SwitchesChanged(_Replan):
+    def __init__(self, switches: frozenset[str]):
+        self.switches = switches
+
+
+def engaged(switches: dict[str, dict]) -> frozenset[str]:
+    return frozenset(k for k, v in switches.items() if v["engaged"])
+
+
 class Gateway:
     def __init__(self, inventory: str | Path, policy: str | Path | None, store: Store, principals: Directory,
-                 clock: Callable[[], datetime] = utcnow, settings: Settings = Settings()):
+                 clock: Callable[[], datetime] = utcnow, settings: Settings = Settings(), notifier=None):
         self.inventory_path, self.policy_path = inventory, policy
         self.engine = Engine.load(inventory, policy)
         self.store, self.principals, self.clock, self.settings = store, principals, clock, settings
         self.metrics = Metrics()
+        self.notifier = notifier or NullNotifier()     # called after commits; never blocks
         self._reload_lock = threading.Lock()
+        self._switches: tuple[frozenset[str], float] = frozenset(), float("-inf")    # (engaged, read at)
 
     # ---- identity -------------------------------------------------------------
     def authenticate(self, token: str | None, what: str) -> Principal:
         principal = self.principals.authenticate(token)
         if principal is None:
-            self.store.transact(lambda tx: tx.audit("auth_failure", "anonymous",
-                                                    {"request": what, "token_given": bool(token)}, self.clock()))
+            self.store.transact(self._auth_failure(token, what))
             raise Unauthorized("missing or invalid bearer token")
         return principal
 
+    async def authenticate_async(self, token: str | None, what: str) -> Principal:
+        principal = self.principals.authenticate(token)
+        if principal is None:
+            await self.store.transact_async(self._auth_failure(token, what))
+            raise Unauthorized("missing or invalid bearer token")
+        return principal
+
+    def _auth_failure(self, token: str | None, what: str) -> Callable:
+        now = self.clock()
+        return lambda tx: tx.audit("auth_failure", "anonymous", {"request": what, "token_given": bool(token)}, now)
+
     # ---- proposals ------------------------------------------------------------
     def propose(self, agent: Principal, doc: dict, emergency: bool = False) -> dict:
+        plan = self._plan(agent, doc, emergency)
+        for _ in range(MAX_REPLANS):
+            try:
+                return self._proposed(plan, self.store.transact(lambda tx: self._record(tx, plan)))
+            except _Replan as why:
+                plan = self._replan(plan, why)
+        raise Conflict("the kill switches kept changing while recording this proposal; propose again")
+
+    async def propose_async(self, agent: Principal, doc: dict, emergency: bool = False) -> dict:
+        """``propose`` for the event loop: the durable commit is awaited, not waited for in a thread."""
+        plan = self._plan(agent, doc, emergency)
+        for _ in range(MAX_REPLANS):
+            try:
+                return self._proposed(plan, await self.store.transact_async(lambda tx: self._record(tx, plan)))
+            except _Replan as why:
+                plan = self._replan(plan, why)
+        raise Conflict("the kill switches kept changing while recording this proposal; propose again")
+
+    def _plan(self, agent: Principal, doc: dict, emergency: bool) -> _Plan:
         if agent.kind != "agent":
             raise Forbidden("only agents propose changes; humans review them")
         proposal = self._own_proposal(agent, doc)
-        engine, now = self.engine, self.clock()
+        return self._decided(proposal, self.clock(), emergency, self._engaged())
+
+    def _decided(self, proposal: Proposal, now: datetime, emergency: bool, switches: frozenset[str]) -> _Plan:
+        engine = self.engine
         with self.metrics.timer():
-            decision = self._decide(engine, proposal, now)
+            decision = self._decide(engine, proposal, now, switches)
         if emergency:
             decision = _emergency(decision)
-        digest = binding_digest(proposal_doc(proposal), engine)
+        doc = proposal_doc(proposal)
         due = self._charges(engine, proposal, decision, now) if decision.effect is Effect.ALLOW else []
-        try:
-            ids = self.store.transact(lambda tx: self._record(tx, proposal, decision, digest, due, now, emergency))
-        except _OverBudget as over:
-            decision = _over_budget(decision, over.charge)
-            ids = self.store.transact(lambda tx: self._record(tx, proposal, decision, digest, [], now, emergency))
-        self.metrics.decided(decision, agent.name, bool(due))
-        return {**ids, "digest": digest, "decision": decision.to_dict()}
+        return _Plan(proposal, doc, binding_digest(doc, engine), decision, due, now, emergency, switches)
+
+    def _replan(self, plan: _Plan, why: _Replan) -> _Plan:
+        if isinstance(why, _OverBudget):
+            decision = _over_budget(plan.decision, why.charge)
+            return replace(plan, decision=decision, decision_doc=decision.to_dict(), due=[])
+        self._switches = why.switches, time.monotonic()
+        return self._decided(plan.proposal, plan.now, plan.emergency, why.switches)
+
+    def _proposed(self, plan: _Plan, ids: dict) -> dict:
+        if ids["approval_request_id"]:
+            self.notifier.approval_requested(ids, plan.proposal, plan.decision, plan.now + self.settings.approval_ttl)
+        self.metrics.decided(plan.decision, plan.proposal.agent, bool(plan.due))
+        return {**ids, "digest": plan.digest, "decision": plan.decision_doc}
 
     def _own_proposal(self, agent: Principal, doc: Any) -> Proposal:
         if not isinstance(doc, dict):
@@ -93,8 +169,16 @@ class Gateway:
             raise Forbidden(f"authenticated as {agent.name}, cannot propose as {doc.get('agent')!r}")
         return parse_proposal({**doc, "agent": agent.name, "operator": agent.operator})
 
-    def _decide(self, engine: Engine, proposal: Proposal, now: datetime) -> Decision:
-        switches = {k for k, v in self.store.kill_switches().items() if v["engaged"]}
+    def _engaged(self) -> frozenset[str]:
+        """Engaged kill switches as last seen (re-read at most every SWITCH_REFRESH_S).  A guess only:
+        every record re-reads them in its own transaction and the decision is redone if they differ."""
+        switches, read_at = self._switches
+        if time.monotonic() - read_at > SWITCH_REFRESH_S:
+            switches = engaged(self.store.kill_switches())
+            self._switches = switches, time.monotonic()
+        return switches
+
+    def _decide(self, engine: Engine, proposal: Proposal, now: datetime, switches: frozenset[str]) -> Decision:
         killed = "global" in switches or f"agent:{proposal.agent}" in switches
         decision = engine.decide(proposal, now=now, kill_switch=killed)
         if not killed and any(f"env:{e}" in switches for e in decision.impact.environments):
@@ -106,27 +190,29 @@ class Gateway:
             return []
         return charges(engine.policy.limits, proposal.agent, decision.impact.to_dict(), now)
 
-    def _record(self, tx, proposal: Proposal, decision: Decision, digest: str, due: list[Charge],
-                now: datetime, emergency: bool) -> dict:
-        for charge in due:
+    def _record(self, tx, plan: _Plan) -> dict:
+        switches = engaged(tx.kill_switches())
+        if switches != plan.switches:
+            raise _SwitchesChanged(switches)
+        for charge in plan.due:
             if not tx.take_budget(charge.key, charge.amount, charge.maximum):
                 raise _OverBudget(charge)
+        proposal, decision, now, emergency = plan.proposal, plan.decision, plan.now, plan.emergency
         pid = new_id("prop")
         rid = new_id("req") if decision.effect is Effect.APPROVE else None
-        doc = proposal_doc(proposal)
         tx.insert_proposal({
             "id": pid, "agent": proposal.agent, "operator": proposal.operator, "intent": proposal.intent,
-            "proposal": doc, "decision": decision.to_dict(), "effect": str(decision.effect), "digest": digest,
-            "policy_revision": decision.provenance["policy_revision"],
+            "proposal": plan.doc, "decision": plan.decision_doc, "effect": str(decision.effect),
+            "digest": plan.digest, "policy_revision": decision.provenance["policy_revision"],
             "inventory_revision": decision.provenance["inventory_revision"],
             "status": {"allow": "allowed", "approve": "pending", "deny": "denied"}[decision.effect],
             "created_at": now})
-        tx.audit("proposal", proposal.agent, {"proposal_id": pid, "proposal": doc, "digest": digest,
+        tx.audit("proposal", proposal.agent, {"proposal_id": pid, "proposal": plan.doc, "digest": plan.digest,
                                               "emergency": emergency}, now)
-        tx.audit("decision", "system", {"proposal_id": pid, "decision": decision.to_dict()}, now)
+        tx.audit("decision", "system", {"proposal_id": pid, "decision": plan.decision_doc}, now)
         if rid:
             scope = {"environments": list(decision.approval.environments), "regions": list(decision.approval.regions)}
-            tx.insert_request({"id": rid, "proposal_id": pid, "digest": digest,
+            tx.insert_request({"id": rid, "proposal_id": pid, "digest": plan.digest,
                                "approvers": decision.approval.approvers, "scope": scope, "state": "pending",
                                "created_at": now, "expires_at": now + self.settings.approval_ttl,
                                "emergency": emergency})
@@ -214,15 +300,29 @@ class Gateway:
         proposal = self._own_proposal(agent, doc)
         engine, now = self.engine, self.clock()
         digest = binding_digest(proposal_doc(proposal), engine)
-        decision = self._decide(engine, proposal, now)
-        due = self._charges(engine, proposal, decision, now)
-        result = self.store.transact(lambda tx: self._redeem(tx, agent, grant_id, digest, decision, due, now))
+        switches = self._engaged()
+        for _ in range(MAX_REPLANS):
+            decision = self._decide(engine, proposal, now, switches)
+            due = self._charges(engine, proposal, decision, now)
+            try:
+                result = self.store.transact(
+                    lambda tx: self._redeem(tx, agent, grant_id, digest, decision, due, now, switches))
+                break
+            except _SwitchesChanged as why:
+                switches = why.switches
+                self._switches = switches, time.monotonic()
+        else:
+            raise Conflict("the kill switches kept changing while redeeming; try again")
         if result.get("refused"):
             raise Conflict(result["refused"])
         return result
 
     def _redeem(self, tx, agent: Principal, gid: str, digest: str, decision: Decision, due: list[Charge],
-                now: datetime) -> dict:
+                now: datetime, switches: frozenset[str]) -> dict:
+        now_engaged = engaged(tx.kill_switches())
+        if now_engaged != switches:
+            raise _SwitchesChanged(now_engaged)
+
         def refuse(why: str) -> dict:
             tx.audit("redeem_refused", agent.name, {"grant_id": gid, "why": why, "digest": digest}, now)
             return {"refused": why}
@@ -265,6 +365,8 @@ class Gateway:
                                                  "grants_voided": voided}, now)
             return {"scope": scope, "engaged": engaged, "grants_voided": voided}
         result = self.store.transact(work)
+        self._switches = frozenset(), float("-inf")          # re-read before the next decision
+        self.notifier.kill_switch_changed(result, human.name, reason)
         self.metrics.kill_switch(scope, engaged)
         return result
 
@@ -288,9 +390,21 @@ class Gateway:
 
 def proposal_doc(proposal: Proposal) -> dict:
     """The proposal as stored: interpreted operations, so the binding is to what will run."""
-    ops = [{k: v for k, v in asdict(op).items() if v not in (None, False, 0.0, "")} for op in proposal.operations]
     return {"agent": proposal.agent, "operator": proposal.operator, "intent": proposal.intent,
-            "operations": [{"verb": str(o.pop("verb")), **o} for o in ops]}
+            "operations": [_operation_doc(op) for op in proposal.operations]}
+
+
+_OPERATION_FIELDS = tuple(f.name for f in fields(Operation) if f.name != "verb")
+
+
+def _operation_doc(op: Operation) -> dict:
+    """The verb, then every field that is set (what ``asdict`` gave, without its deep copy)."""
+    doc = {"verb": str(op.verb)}
+    for name in _OPERATION_FIELDS:
+        value = getattr(op, name)
+        if value not in (None, False, 0.0, ""):
+            doc[name] = dict(value) if isinstance(value, Mapping) else value
+    return doc
 
 
 def binding_digest(doc: dict, engine: Engine) -> str:

@@ -1,22 +1,35 @@
-"""Prometheus metrics of one service process."""
+"""Prometheus metrics of the service.
+
+One process: its own registry.  Several (``blastwall serve --workers N``): each worker
+writes its values to files under PROMETHEUS_MULTIPROC_DIR (set by the parent) and
+/metrics, answered by any worker, adds up all of them.  ``registry`` is where other
+collectors (the notifier's, for one) register in both cases.
+"""
 from __future__ import annotations
 
+import os
 import time
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.decisions = Counter("blastwall_decisions_total", "Decisions by effect", ["effect"], registry=self.registry)
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        own = None if self.multiprocess else self.registry     # with workers: only in the shared files
+        self.decisions = Counter("blastwall_decisions_total", "Decisions by effect", ["effect"], registry=own)
         self.latency = Histogram("blastwall_decision_seconds", "Decision latency (impact + policy)",
-                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1), registry=self.registry)
+                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1), registry=own)
         self.changes = Counter("blastwall_agent_changes_total", "Accepted changes per agent", ["agent"],
-                               registry=self.registry)
-        self.pending = Gauge("blastwall_pending_approvals", "Open approval requests", registry=self.registry)
-        self.killed = Gauge("blastwall_kill_switch_engaged", "Kill switch state", ["scope"], registry=self.registry)
+                               registry=own)
+        self.pending = Gauge("blastwall_pending_approvals", "Open approval requests", registry=own,
+                             multiprocess_mode="mostrecent")
+        self.killed = Gauge("blastwall_kill_switch_engaged", "Kill switch state", ["scope"], registry=own,
+                            multiprocess_mode="mostrecent")
 
     @contextmanager
     def timer(self):
@@ -36,4 +49,9 @@ class Metrics:
         self.pending.set(pending)
         for scope, state in switches.items():
             self.killed.labels(scope).set(1 if state["engaged"] else 0)
-        return generate_latest(self.registry)
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+        every_worker = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_worker)
+        return generate_latest(every_worker) + generate_latest(self.registry)

@@ -18,6 +18,7 @@ in store/writer.py) also offer ``schema_version()`` and ``batches`` (commits so 
 """
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,6 +147,10 @@ class Store(ABC):
         it short, no network or file I/O, and no nested ``transact`` (refused with StoreError).
         Database failures raise StoreError (StoreConflict for a duplicate key)."""
 
+    async def transact_async(self, work: Callable[[Tx], T]) -> T:
+        """``transact`` for event-loop callers: awaits the durable commit without holding a thread."""
+        return await asyncio.to_thread(self.transact, work)
+
     @abstractmethod
     def read(self, work: Callable[[Tx], T]) -> T:
         """Run read-only ``work`` in a transaction (no audit records)."""
@@ -175,6 +180,11 @@ class Store(ABC):
     @abstractmethod
     def checkpoints(self) -> list[dict]:
         """Every saved checkpoint, oldest first."""
+
+    def latest_checkpoint(self) -> dict | None:
+        """The newest saved checkpoint, or None."""
+        saved = self.checkpoints()
+        return saved[-1] if saved else None
 
 
 def open_store(url: str) -> Store:

@@ -59,6 +59,9 @@ class PostgresStore(SqlReads, Store):
     def transact(self, work: Callable[[Tx], T]) -> T:
         return self._writer.submit(work)
 
+    async def transact_async(self, work: Callable[[Tx], T]) -> T:
+        return await self._writer.submit_async(work)
+
     def read(self, work: Callable[[Tx], T]) -> T:
         return self._read(work)
 

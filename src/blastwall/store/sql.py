@@ -160,13 +160,18 @@ class ChainState:
     def __init__(self, seq: int, hash_: str) -> None:
         self.seq, self.hash = seq, hash_
         self.pending: list[tuple] = []       # rows for audit_log
+        # kill switches as read in this batch: other writers wait for the head lock, so only
+        # this batch can change them (set_kill_switch forgets this copy)
+        self.switches: dict[str, dict] | None = None
 
     def mark(self) -> tuple[int, str, int]:
         return self.seq, self.hash, len(self.pending)
 
     def reset(self, mark: tuple[int, str, int]) -> None:
+        """Forget what a failed work appended (its writes are rolled back to its savepoint)."""
         self.seq, self.hash, n = mark
         del self.pending[n:]
+        self.switches = None
 
     def append(self, kind: str, actor: str, payload: dict, at: datetime) -> AuditRecord:
         rec, at_text, payload_text = make_record((self.seq, self.hash), kind, actor, payload, at)
@@ -307,13 +312,21 @@ class SqlTx(Tx):
 
     # kill switch
     def set_kill_switch(self, scope: str, engaged: bool, by: str, reason: str, at: datetime) -> None:
+        if self._chain is not None:
+            self._chain.switches = None
         self._x("INSERT INTO kill_switches (switch, engaged, by_principal, reason, at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (switch) DO UPDATE SET engaged = excluded.engaged, by_principal = excluded.by_principal, "
                 "reason = excluded.reason, at = excluded.at", (scope, int(bool(engaged)), by, reason, _time(at)))
 
     def kill_switches(self) -> dict[str, dict]:
-        return {r["switch"]: {"engaged": r["engaged"], "by": r["by_principal"], "reason": r["reason"], "at": r["at"]}
-                for r in self._all("SELECT * FROM kill_switches ORDER BY switch")}
+        chain = self._chain
+        if chain is not None and chain.switches is not None:     # read once per write batch
+            return {k: dict(v) for k, v in chain.switches.items()}
+        switches = {r["switch"]: {"engaged": r["engaged"], "by": r["by_principal"], "reason": r["reason"],
+                                  "at": r["at"]} for r in self._all("SELECT * FROM kill_switches ORDER BY switch")}
+        if chain is not None:
+            chain.switches = {k: dict(v) for k, v in switches.items()}
+        return switches
 
     # limits: create the counter if absent, then one conditional update (a row lock in PostgreSQL)
     def take_budget(self, key: str, amount: float, limit: float) -> bool:
@@ -365,6 +378,10 @@ class SqlReads:
 
     def checkpoints(self) -> list[dict]:
         return self._read(lambda tx: [r["doc"] for r in tx._all("SELECT doc FROM checkpoints ORDER BY id")])
+
+    def latest_checkpoint(self) -> dict | None:
+        row = self._read(lambda tx: tx._one("SELECT doc FROM checkpoints ORDER BY id DESC LIMIT 1"))
+        return row["doc"] if row else None
 
     def schema_version(self) -> int:
         """The highest migration applied (0 for an empty database)."""

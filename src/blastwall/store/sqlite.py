@@ -6,6 +6,7 @@ beside the writer).
 """
 from __future__ import annotations
 
+import os
 import queue
 import sqlite3
 from contextlib import contextmanager
@@ -15,6 +16,11 @@ from typing import Callable, TypeVar
 from blastwall.store.base import Store, StoreError, Tx
 from blastwall.store.sql import Dialect, SqlReads, SqlTx, migrate
 from blastwall.store.writer import GroupCommitWriter
+
+try:
+    import fcntl
+except ImportError:                            # not on this platform
+    fcntl = None
 
 T = TypeVar("T")
 
@@ -27,6 +33,37 @@ SQLITE = Dialect(
 BUSY_TIMEOUT_MS = 10_000
 
 
+class WriteLock:
+    """An exclusive flock on a file beside the database, held for each write batch.  Several
+    processes on one database (``serve --workers``) then queue in the kernel and are woken at
+    once, instead of retrying BEGIN IMMEDIATE with SQLite's ever longer busy sleeps."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @contextmanager
+    def __call__(self):
+        if fcntl is None:                      # no flock here: SQLite's own locking alone
+            yield
+            return
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StoreError(f"sqlite: cannot open the write lock {self.path}: {exc.strerror}") from None
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class SqliteStore(SqlReads, Store):
     backend = "sqlite"
 
@@ -36,7 +73,9 @@ class SqliteStore(SqlReads, Store):
             raise StoreError("SQLite store needs a file (the writer and readers share it)")
         self._readers: queue.LifoQueue = queue.LifoQueue()
         self._all_readers: list[sqlite3.Connection] = []
-        self._writer = GroupCommitWriter(self._connect_writer, SQLITE, Path(self.path).name, max_batch)
+        self._write_lock = WriteLock(f"{self.path}-writelock")
+        self._writer = GroupCommitWriter(self._connect_writer, SQLITE, Path(self.path).name, max_batch,
+                                         batch_lock=self._write_lock)
 
     # connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -89,6 +128,9 @@ class SqliteStore(SqlReads, Store):
     def transact(self, work: Callable[[Tx], T]) -> T:
         return self._writer.submit(work)
 
+    async def transact_async(self, work: Callable[[Tx], T]) -> T:
+        return await self._writer.submit_async(work)
+
     def read(self, work: Callable[[Tx], T]) -> T:
         return self._read(work)
 
@@ -110,6 +152,7 @@ class SqliteStore(SqlReads, Store):
 
     def close(self) -> None:
         self._writer.close()
+        self._write_lock.close()
         for conn in self._all_readers:
             conn.close()
         self._all_readers.clear()

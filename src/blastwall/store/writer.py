@@ -8,8 +8,10 @@ that is not durable.  One durable commit (one fsync) per batch, not per record.
 """
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Callable
 
 from blastwall.store.base import StoreError
@@ -19,19 +21,54 @@ _STOP = object()
 
 
 class _Pending:
-    __slots__ = ("work", "done", "result", "error")
+    __slots__ = ("work", "done", "result", "error", "future")
 
-    def __init__(self, work) -> None:
+    def __init__(self, work, future: asyncio.Future | None = None) -> None:
         self.work = work
+        self.future = future             # async callers: resolved on its event loop when settled
         self.done = threading.Lock()
-        self.done.acquire()              # released by the writer when settled
+        if future is None:
+            self.done.acquire()          # blocking callers: released by the writer when settled
         self.result: Any = None
         self.error: BaseException | None = None
 
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _settle(batch: list[_Pending]) -> None:
+    """Wake every caller of a settled batch: blocking ones directly, async ones with one
+    call into each event loop (not one per caller)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+    for item in batch:
+        if item.future is None:
+            item.done.release()
+        else:
+            by_loop.setdefault(item.future.get_loop(), []).append(item)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, items)
+        except RuntimeError:             # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _resolve(items: list[_Pending]) -> None:
+    for item in items:
+        if item.future.cancelled():      # the caller went away; the work was done (or not) all the same
+            continue
+        if item.error is not None:
+            item.future.set_exception(item.error)
+        else:
+            item.future.set_result(item.outcome())
+
 
 class GroupCommitWriter:
-    def __init__(self, connect: Callable[[], Any], dialect: Dialect, name: str, max_batch: int = 2048) -> None:
-        self._connect, self._d, self._max = connect, dialect, max_batch
+    def __init__(self, connect: Callable[[], Any], dialect: Dialect, name: str, max_batch: int = 2048,
+                 batch_lock: Callable[[], AbstractContextManager] = nullcontext) -> None:
+        """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes)."""
+        self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._conn = None
         self._closed = False
@@ -47,9 +84,15 @@ class GroupCommitWriter:
         item = _Pending(work)
         self._q.put(item)
         item.done.acquire()
-        if item.error is not None:
-            raise item.error
-        return item.result
+        return item.outcome()
+
+    async def submit_async(self, work: Callable[[SqlTx], Any]) -> Any:
+        """As ``submit``, awaited on the running event loop instead of blocking a thread."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        future = asyncio.get_running_loop().create_future()
+        self._q.put(_Pending(work, future))
+        return await future
 
     def pending(self) -> int:
         """Works queued and not yet taken by the writer."""
@@ -66,21 +109,27 @@ class GroupCommitWriter:
         stopping = False
         while not stopping:
             batch = [self._q.get()]
-            while len(batch) < self._max:
-                try:
-                    batch.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            if _STOP in batch:
-                stopping = True
-                batch = [b for b in batch if b is not _STOP]
-            if batch:
-                try:
-                    self._run(batch)
-                except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
-                    self._settle_all(batch, StoreError(f"store writer failed: {exc!r}"))
+            try:
+                with self._batch_lock():      # works queued while it waits for the lock join the batch
+                    stopping = self._fill(batch)
+                    if batch:
+                        self._run(batch)
+            except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
+                self._settle_all([b for b in batch if b is not _STOP],
+                                 StoreError(f"store writer failed: {exc!r}"))
         self._fail_queued()
         self._drop_conn()
+
+    def _fill(self, batch: list) -> bool:
+        """Add what is queued (up to max_batch) and drop the stop mark; True if it was there."""
+        while len(batch) < self._max:
+            try:
+                batch.append(self._q.get_nowait())
+            except queue.Empty:
+                break
+        stopping = _STOP in batch
+        batch[:] = [b for b in batch if b is not _STOP]
+        return stopping
 
     def _run(self, batch: list[_Pending]) -> None:
         d = self._d
@@ -124,8 +173,7 @@ class GroupCommitWriter:
             self._abort(batch, StoreError(f"{d.name}: commit failed, nothing recorded: {exc}"))
             return
         self.batches += 1
-        for item in batch:
-            item.done.release()
+        _settle(batch)
         if broken:
             self._drop_conn()
 
@@ -152,7 +200,7 @@ class GroupCommitWriter:
     def _settle_all(batch: list[_Pending], error: BaseException) -> None:
         for item in batch:
             item.result, item.error = None, error
-            item.done.release()
+        _settle(batch)
 
     def _fail_queued(self) -> None:
         while True:

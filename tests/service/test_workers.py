@@ -1,0 +1,60 @@
+"""`blastwall serve --workers 2`: two processes on one port and one SQLite store, metrics added up."""
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from blastwall.audit.chain import verify
+from blastwall.audit.export import iter_records
+from blastwall.store.base import open_store
+from tests.service.conftest import auth
+from tests.service.procs import Service
+
+ROUTINE = {"intent": "restart", "operations": [{"verb": "restart", "target": "deploy/dev-us-east-1/web"}]}
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry))
+        except OSError:
+            continue
+    return kids
+
+
+def test_two_workers_share_the_port_the_store_the_kill_switch_and_the_metrics(tmp_path):
+    db = tmp_path / "bw.db"
+    svc = Service(tmp_path, f"sqlite:///{db}", extra_args=("--workers", "2")).wait_ready()
+    try:
+        workers = children(svc.proc.pid)
+        assert len(workers) == 2
+
+        def propose(_):
+            with httpx.Client(base_url=svc.url, headers=auth("kiro-ops-7"), timeout=30) as c:
+                return [c.post("/v1/proposals", json=ROUTINE).json()["decision"]["effect"] for _ in range(5)]
+        with ThreadPoolExecutor(8) as pool:
+            effects = [e for batch in pool.map(propose, range(8)) for e in batch]
+        assert effects == ["allow"] * 40
+        metrics = httpx.get(svc.url + "/metrics").text               # whichever worker answers: the sum
+        assert re.search(r'^blastwall_decisions_total\{effect="allow"\} 40\.0$', metrics, re.M), metrics
+
+        res = httpx.post(svc.url + "/v1/kill-switch", json={"scope": "global", "engaged": True, "reason": "drill"},
+                         headers=auth("bob"))
+        assert res.status_code == 200
+        for _ in range(6):                                          # every worker obeys at once
+            decision = httpx.post(svc.url + "/v1/proposals", json=ROUTINE, headers=auth("kiro-ops-7")).json()
+            assert decision["decision"]["effect"] == "deny"
+    finally:
+        svc.kill(15)
+    assert svc.proc.returncode == 0
+    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)   # no worker left behind
+    store = open_store(f"sqlite:///{db}")
+    try:
+        records = list(iter_records(store))
+        assert len(records) == 40 * 2 + 1 + 6 * 2 and verify(records, head=store.audit_head()).ok
+    finally:
+        store.close()
