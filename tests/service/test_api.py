@@ -241,3 +241,19 @@ def test_intent_is_stored_verbatim_as_untrusted_text(client):
     body = propose(client, {**ROUTINE, "intent": evil}).json()
     stored = client.get(f"/v1/proposals/{body['proposal_id']}", headers=auth("root")).json()
     assert stored["intent"] == evil and stored["decision"]["effect"] == "allow"
+
+
+def test_a_refused_redemption_spends_no_budget(make_gateway, tmp_path):
+    pol = tmp_path / "p.yaml"
+    pol.write_text("version: 1\nextends: recommended\nlimits:\n  - {name: two, per: agent, window: hour, changes: 2}\n")
+    with TestClient(create_app(make_gateway(policy=pol))) as c:
+        _, grant = approved_grant(c)
+        first = c.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": NS_DELETE}, headers=auth("kiro-ops-7"))
+        assert first.status_code == 200 and first.json()["proposal_id"].startswith("prop_")
+        for _ in range(3):                               # replays are refused and must not charge the budget
+            replay = c.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": NS_DELETE},
+                            headers=auth("kiro-ops-7"))
+            assert replay.status_code == 409
+        assert audit_kinds(c).count("redeem_refused") == 3
+        assert propose(c, ROUTINE).json()["decision"]["effect"] == "allow"       # 2nd change of 2
+        assert propose(c, ROUTINE).json()["decision"]["effect"] == "deny"

@@ -74,6 +74,11 @@ class _OverBudget(_Replan):
         self.charge = charge
 
 
+class _RedeemRefused(Exception):
+    def __init__(self, why: str):
+        self.why = why
+
+
 class _SwitchesChanged(_Replan):
     def __init__(self, switches: frozenset[str]):
         self.switches = switches
@@ -311,10 +316,12 @@ class Gateway:
             except _SwitchesChanged as why:
                 switches = why.switches
                 self._switches = switches, time.monotonic()
+            except _RedeemRefused as refused:     # rolled back (no budget spent); the refusal is audited
+                self.store.transact(lambda tx: tx.audit("redeem_refused", agent.name, {
+                    "grant_id": grant_id, "why": refused.why, "digest": digest}, now))
+                raise Conflict(refused.why) from None
         else:
             raise Conflict("the kill switches kept changing while redeeming; try again")
-        if result.get("refused"):
-            raise Conflict(result["refused"])
         return result
 
     def _redeem(self, tx, agent: Principal, gid: str, digest: str, decision: Decision, due: list[Charge],
@@ -323,18 +330,18 @@ class Gateway:
         if now_engaged != switches:
             raise _SwitchesChanged(now_engaged)
 
-        def refuse(why: str) -> dict:
-            tx.audit("redeem_refused", agent.name, {"grant_id": gid, "why": why, "digest": digest}, now)
-            return {"refused": why}
         if decision.effect is Effect.DENY:
-            return refuse("re-checked at redemption and denied: " + "; ".join(r.message for r in decision.reasons))
+            raise _RedeemRefused("re-checked at redemption and denied: "
+                                 + "; ".join(r.message for r in decision.reasons))
         for charge in due:
             if not tx.take_budget(charge.key, charge.amount, charge.maximum):
-                return refuse(f"over {charge.describe()}")
+                raise _RedeemRefused(f"over {charge.describe()}")
         if not tx.redeem_grant(gid, digest, now):
-            return refuse("grant unknown, already redeemed, expired, void, or for a different plan")
+            raise _RedeemRefused("grant unknown, already redeemed, expired, void, or for a different plan")
+        grant = tx.get_grant(gid)
         tx.audit("redeem", agent.name, {"grant_id": gid, "digest": digest}, now)
-        return {"grant_id": gid, "redeemed": True, "digest": digest}
+        return {"grant_id": gid, "redeemed": True, "digest": digest,
+                "proposal_id": grant["proposal_id"], "request_id": grant["request_id"]}
 
     def report_execution(self, agent: Principal, proposal_id: str, outcome: dict) -> dict:
         def work(tx):
