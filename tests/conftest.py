@@ -23,3 +23,13 @@ def recommended():
 
 def has_terraform() -> bool:
     return shutil.which("terraform") is not None
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """A real `blastwall serve` on SQLite for the test module (the demo principals of tests/service)."""
+    from tests.service.procs import Service
+    tmp = tmp_path_factory.mktemp("svc")
+    svc = Service(tmp, f"sqlite:///{tmp / 'bw.db'}").wait_ready()
+    yield svc
+    svc.kill(15)

@@ -66,12 +66,6 @@ def fleet(tmp_path) -> Fleet:
     return f
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("svc")
-    svc = Service(tmp, f"sqlite:///{tmp / 'bw.db'}").wait_ready()
-    yield svc
-    svc.kill(15)
 
 
 @pytest.fixture

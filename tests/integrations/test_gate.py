@@ -9,7 +9,6 @@ from blastwall.errors import InputError, ProposalError
 from blastwall.integrations import ApprovalRequired, AsyncClient, Client, Denied, Gate
 from tests.conftest import SAMPLE_FLEET
 from tests.service.conftest import token
-from tests.service.procs import Service
 
 DEPLOYMENT = "k8s:{context}:deployment:{namespace}/{name}"
 
@@ -145,12 +144,6 @@ def test_bad_arguments_and_specs_refuse_before_running(gate):
 
 
 # ---- through a real `blastwall serve` ----------------------------------------------
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("gate-svc")
-    svc = Service(tmp, f"sqlite:///{tmp / 'bw.db'}").wait_ready()
-    yield svc
-    svc.kill(15)
 
 
 def test_approval_through_the_service_then_single_use_grant(service):

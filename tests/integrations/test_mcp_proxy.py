@@ -9,7 +9,7 @@ from mcp import Client, StdioServerParameters
 
 from blastwall.integrations.client import Client as Service
 from tests.integrations.mcp_helpers import (HERE, agent_env, anyio_backend, audit, audit_head,  # noqa: F401
-                                            blastwall_args, fleet, local_mode, service, service_mode, text)
+                                            blastwall_args, fleet, local_mode, service_mode, text)
 from tests.service.conftest import token
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from blastwall.integrations.client import Client as Service
 from blastwall.integrations.executor import Runner, allowlisted_env
 from tests.integrations.mcp_helpers import (agent_env, anyio_backend, audit, audit_head, blastwall_args,  # noqa: F401
-                                            fleet, local_mode, service, service_mode, text)
+                                            fleet, local_mode, service_mode, text)
 from tests.service.conftest import token
 from tests.service.procs import free_port
 

@@ -6,7 +6,6 @@ import json
 import httpx
 
 from blastwall.integrations.story import FLEET_LOG, STAGED_ARGS, run_story
-from tests.integrations.mcp_helpers import service  # noqa: F401
 from tests.service.conftest import PEOPLE, token
 
 

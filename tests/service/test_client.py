@@ -5,17 +5,10 @@ import pytest
 
 from blastwall.integrations.client import AsyncClient, Client, RequestRefused, ServiceUnavailable
 from tests.service.conftest import token
-from tests.service.procs import Service
 
 NS_DELETE = {"intent": "clean up", "argv": ["kubectl", "delete", "namespace", "payments", "--context", "prod-cn-north-1"]}
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("svc")
-    svc = Service(tmp, f"sqlite:///{tmp / 'bw.db'}").wait_ready()
-    yield svc
-    svc.kill(15)
 
 
 def test_propose_review_wait_redeem_report(service):
