@@ -240,3 +240,17 @@ def test_yaml_policy_with_unquoted_times(sample_fleet):
     doc = yaml.safe_load(FREEZE)          # PyYAML reads the ISO times as datetimes
     p = compile_policy(doc, builtin_policy_doc())
     assert p.freezes[0].active(T0)
+
+
+def test_decision_id_is_a_function_of_every_input(sample_fleet, recommended):
+    base = proposal(Operation(Verb.RESTART, "deploy/dev-us-east-1/web"))
+    ids = {
+        decide(sample_fleet, recommended, base, Context(T0)).decision_id,
+        decide(sample_fleet, recommended, proposal(Operation(Verb.RESTART, "deploy/dev-us-east-1/api")), Context(T0)).decision_id,
+        decide(sample_fleet, recommended, proposal(Operation(Verb.RESTART, "deploy/dev-us-east-1/web"), agent="x"), Context(T0)).decision_id,
+        decide(sample_fleet, recommended, base, Context(T0, kill_switch=True)).decision_id,
+        decide(sample_fleet, recommended, base, Context(datetime(2026, 3, 5, tzinfo=timezone.utc))).decision_id,
+        decide(sample_fleet, recommended, Proposal("bot", "alice", "other", base.operations), Context(T0)).decision_id,
+    }
+    assert len(ids) == 6
+    assert decide(sample_fleet, recommended, base, Context(T0)).decision_id in ids

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +12,8 @@ import numpy as np
 from blastwall.core import sets
 from blastwall.core.graph import Fleet, match
 from blastwall.core.impact import BlastRadius, blast_radius, resolve
-from blastwall.core.model import (CHANGE_VERBS, ApprovalRequirement, Decision, Effect, Impact, Proposal,
-                                  Verb)
+from blastwall.core.model import (CHANGE_VERBS, ApprovalRequirement, Decision, Effect, Impact, Operation,
+                                  Proposal, Verb)
 from blastwall.core.policy import Outcome, Policy
 from blastwall.core.policy.calendar import closed_scopes
 
@@ -168,7 +168,11 @@ def summarize(impact: Impact) -> str:
     return text
 
 
+_OP_FIELDS = tuple(f.name for f in fields(Operation))
+
+
 def _decision_id(proposal: Proposal, ctx: Context, provenance: dict) -> str:
-    canon = json.dumps({"proposal": asdict(proposal), "kill_switch": ctx.kill_switch, **provenance},
-                       sort_keys=True, default=str).encode()
+    ops = [[getattr(op, name) for name in _OP_FIELDS] for op in proposal.operations]
+    canon = json.dumps({"proposal": [proposal.agent, proposal.operator, proposal.intent, proposal.source, ops],
+                        "kill_switch": ctx.kill_switch, **provenance}, sort_keys=True, default=str).encode()
     return "dec_" + hashlib.sha256(canon).hexdigest()[:24]
