@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from blastwall.store.base import Store, StoreError, Tx
+from blastwall.store.base import Store, StoreError
 from blastwall.store.sql import Dialect, SqlReads, SqlTx, migrate
 from blastwall.store.writer import GroupCommitWriter
 
@@ -55,15 +55,6 @@ class PostgresStore(SqlReads, Store):
                 migrate(conn, POSTGRES)
         except psycopg.Error as exc:
             raise StoreError(f"postgresql: migration failed: {exc}") from exc
-
-    def transact(self, work: Callable[[Tx], T]) -> T:
-        return self._writer.submit(work)
-
-    async def transact_async(self, work: Callable[[Tx], T]) -> T:
-        return await self._writer.submit_async(work)
-
-    def read(self, work: Callable[[Tx], T]) -> T:
-        return self._read(work)
 
     def _read(self, work: Callable[[SqlTx], T]) -> T:
         try:

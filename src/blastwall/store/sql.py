@@ -348,9 +348,20 @@ class SqlTx(Tx):
 
 # convenience reads, shared by both stores ---------------------------------------------
 class SqlReads:
-    """Store methods that read outside any caller transaction; ``_read(work)`` runs a SqlTx."""
+    """Store methods shared by the SQL backends: writes go to the group-commit ``_writer``,
+    reads run ``_read(work)`` on a SqlTx outside any caller transaction."""
 
     _read: Callable[[Callable[[SqlTx], Any]], Any]
+    _writer: Any
+
+    def transact(self, work: Callable[[Any], Any]) -> Any:
+        return self._writer.submit(work)
+
+    async def transact_async(self, work: Callable[[Any], Any]) -> Any:
+        return await self._writer.submit_async(work)
+
+    def read(self, work: Callable[[Any], Any]) -> Any:
+        return self._read(work)
 
     def list_proposals(self, status: str | None = None, agent: str | None = None, limit: int = 100) -> list[dict]:
         where, params = _where(status=status, agent=agent)

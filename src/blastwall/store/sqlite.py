@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from blastwall.store.base import Store, StoreError, Tx
+from blastwall.store.base import Store, StoreError
 from blastwall.store.sql import Dialect, SqlReads, SqlTx, migrate
 from blastwall.store.writer import GroupCommitWriter
 
@@ -124,15 +124,6 @@ class SqliteStore(SqlReads, Store):
                 conn.close()
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: migration failed on {self.path}: {exc}") from exc
-
-    def transact(self, work: Callable[[Tx], T]) -> T:
-        return self._writer.submit(work)
-
-    async def transact_async(self, work: Callable[[Tx], T]) -> T:
-        return await self._writer.submit_async(work)
-
-    def read(self, work: Callable[[Tx], T]) -> T:
-        return self._read(work)
 
     def _read(self, work: Callable[[SqlTx], T]) -> T:
         with self._reader() as conn:
