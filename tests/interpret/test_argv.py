@@ -7,20 +7,7 @@ from blastwall.core.interpret.argv import interpret_argv, looks_destructive
 from blastwall.core.model import Operation, Verb
 from blastwall.errors import ProposalError
 
-RECORDED = Operation(Verb.DELETE, target="k8s:recorded:namespace:x", note="recorded")
-
-
-@pytest.fixture
-def kubectl_calls(monkeypatch):
-    """Replace the kubectl interpreter by a recorder; it returns one marker op."""
-    calls = []
-
-    def record(argv, files=None):
-        calls.append(list(argv))
-        return [RECORDED]
-
-    monkeypatch.setattr(kubectl_module, "interpret_kubectl", record)
-    return calls
+from tests.interpret.conftest import RECORDED
 
 
 def only(ops):
