@@ -181,26 +181,20 @@ def approvals_show(url, token, request_id):
                   f"({'accepted' if r['accepted'] else 'rejected: ' + escape(r['reason'])})")
 
 
-@approvals.command("approve", help="Approve a request (your authority must cover its impact).")
-@api_options
-@click.argument("request_id")
-@click.option("--reason", default="")
-def approvals_approve(url, token, request_id, reason):
-    _review(url, token, request_id, "approve", reason)
+def _review_command(verdict: str, help_text: str):
+    @approvals.command(verdict, help=help_text)
+    @api_options
+    @click.argument("request_id")
+    @click.option("--reason", default="")
+    def command(url, token, request_id, reason):
+        res = Api(url, token).call("POST", f"/v1/approvals/{request_id}/reviews",
+                                   json={"verdict": verdict, "reason": reason})
+        console().print_json(data=res)
+    return command
 
 
-@approvals.command("deny", help="Veto a request.")
-@api_options
-@click.argument("request_id")
-@click.option("--reason", default="")
-def approvals_deny(url, token, request_id, reason):
-    _review(url, token, request_id, "deny", reason)
-
-
-def _review(url, token, request_id, verdict, reason):
-    res = Api(url, token).call("POST", f"/v1/approvals/{request_id}/reviews",
-                               json={"verdict": verdict, "reason": reason})
-    console().print_json(data=res)
+approvals_approve = _review_command("approve", "Approve a request (your authority must cover its impact).")
+approvals_deny = _review_command("deny", "Veto a request.")
 
 
 @cli.group("kill-switch", help="Stop agents: global, agent:NAME or env:NAME.")
