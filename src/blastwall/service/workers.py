@@ -1,8 +1,11 @@
-"""`blastwall serve --workers N`: N service processes sharing one listening socket.
+"""`blastwall serve --workers N`: N service processes on one port.
 
 One Python process decides on one core at a time (the GIL), so on a machine with
-several cores N processes decide N at a time.  The parent binds the socket and starts
-each worker as an ordinary `blastwall serve --listen-fd FD` process; they share the
+several cores N processes decide N at a time.  The parent opens one listening socket
+per worker on the same port (SO_REUSEPORT, so the kernel spreads connections evenly:
+with one shared socket, whichever worker is idle at a burst accepts most of them and
+stays the busier one) and starts each worker as an ordinary
+`blastwall serve --listen-fd FD` process; they share the
 store (SQLite: WAL, one writer at a time through a file lock; PostgreSQL: as
 replicas).  The parent passes SIGHUP (reload) on to the workers, stops them all on
 SIGINT or SIGTERM or when one dies, and runs the checkpoint thread if asked to.
@@ -25,25 +28,47 @@ SERVE = "from blastwall.cli.main import main; main()"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, shared: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
 
+def _listeners(n: int, host: str, port: int) -> list[socket.socket]:
+    """``n`` listening sockets on one port (the first picks it when ``port`` is 0)."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        return [listen(host, port)] * n                # one shared socket where the kernel cannot spread
+    first = listen(host, port, shared=True)
+    return [first] + [listen(host, first.getsockname()[1], shared=True) for _ in range(n - 1)]
+
+
+def _writer_server(store, directory: str):
+    path = os.path.join(directory, "writer.sock")
+    if store is None or not hasattr(store, "serve_writer") or len(path.encode()) > 100:   # AF_UNIX path limit
+        return None
+    return store.serve_writer(path)
+
+
 class Workers:
     """The worker processes of one `serve --workers N`."""
 
-    def __init__(self, n: int, host: str, port: int, serve_args: list[str]) -> None:
-        self.sock = listen(host, port)
+    def __init__(self, n: int, host: str, port: int, serve_args: list[str], store=None) -> None:
+        """``store``: the parent's store; its writer commits the workers' proposals (store/remote.py)."""
+        self.socks = _listeners(n, host, port)
         self.metrics_dir = tempfile.mkdtemp(prefix="blastwall-metrics-")
         env = {**os.environ, MULTIPROC_ENV: self.metrics_dir}
-        args = [sys.executable, "-c", SERVE, "serve", *serve_args, "--listen-fd", str(self.sock.fileno())]
-        self.procs = [subprocess.Popen(args, env=env, pass_fds=(self.sock.fileno(),)) for _ in range(n)]
+        self.writer = _writer_server(store, self.metrics_dir)
+        if self.writer is not None:
+            serve_args = [*serve_args, "--writer-socket", self.writer.path]
+        args = [sys.executable, "-c", SERVE, "serve", *serve_args, "--listen-fd"]
+        self.procs = [subprocess.Popen([*args, str(s.fileno())], env=env, pass_fds=(s.fileno(),))
+                      for s in self.socks]
         self._stopping = False
 
     def run(self) -> int:
@@ -83,6 +108,9 @@ class Workers:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        self.sock.close()
+        for s in self.socks:
+            s.close()
+        if self.writer is not None:
+            self.writer.close()
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
         return 0 if all(p.returncode in (0, -signal.SIGTERM) for p in self.procs) else 1
