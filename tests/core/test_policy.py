@@ -254,3 +254,70 @@ def test_decision_id_is_a_function_of_every_input(sample_fleet, recommended):
     }
     assert len(ids) == 6
     assert decide(sample_fleet, recommended, base, Context(T0)).decision_id in ids
+
+
+# one CEL call for every rule (rules.BATCH bits), only the facts rules read -----------------------
+@st.composite
+def facts_for(draw, recommended):
+    from blastwall.core.policy.facts import STR_LIST
+    values = {"int": st.integers(-5, 10**6), "double": st.floats(0, 2, allow_nan=False),
+              "bool": st.booleans(), "string": st.sampled_from(["", "bot", "alice", "argv"]),
+              STR_LIST: st.lists(st.sampled_from(["prod", "dev", "us-east-1", "cn-north-1", "x"]), max_size=3),
+              "timestamp": st.just(T0)}
+    return {name: draw(values[kind]) for name, kind in FACTS.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_batched_evaluation_matches_rule_by_rule(recommended, data):
+    from blastwall.core.policy.rules import _holds
+    facts = data.draw(facts_for(recommended))
+    full = {**facts, **{f"params.{k}": v for k, v in recommended.params.items()}}
+    outcome = recommended.evaluate(facts)
+    activation = recommended.env.Activation(full)
+    one_by_one = {r.name for r in recommended.rules if _holds(r, activation)[0]}
+    fired = {r.rule for r in outcome.reasons} - {"default"}
+    shown_effects = {r.effect for r in outcome.reasons}
+    expected = {r.name for r in recommended.rules if r.name in one_by_one and r.effect in shown_effects}
+    assert fired == expected
+
+
+def test_more_rules_than_one_batch_and_an_erring_rule_name_themselves(sample_fleet):
+    from blastwall.core.policy.rules import BATCH
+    rules = [{"name": f"r-{i}", "effect": "approve" if i == BATCH + 3 else "allow",
+              "when": f"impact.resources >= {i}", "message": f"rule {i}"} for i in range(BATCH + 5)]
+    p = compile_policy({"version": 1, "rules": rules}, builtin_policy_doc())
+    assert len(p.batches) == -(-len(p.rules) // BATCH) and all(prog is not None for _, _, prog in p.batches)
+    big = proposal(Operation(Verb.RESTART, "env/prod-cn"))        # touches more than BATCH + 3 resources?
+    d = decide(sample_fleet, p, big, Context(T0))
+    n = d.impact.resources
+    assert d.effect is (Effect.APPROVE if n >= BATCH + 3 else Effect.ALLOW)
+    erring = rules + [{"name": "zero", "effect": "allow", "when": "impact.resources / impact.deleted > 0",
+                       "message": "m"}]
+    p = compile_policy({"version": 1, "rules": erring}, builtin_policy_doc())
+    d = decide(sample_fleet, p, proposal(Operation(Verb.READ, "env/prod-cn")), Context(T0))
+    assert d.effect is Effect.DENY and d.reasons[0].rule == "zero"
+
+
+@pytest.mark.parametrize("when", ["impact . customers >= 0", "(impact.customers) >= 0 && true",
+                                  "[0].exists(x, impact.customers >= x) // trailing comment"])
+def test_facts_are_found_however_the_rule_spells_them(sample_fleet, when):
+    p = compile_policy({"version": 1, "rules": [{"name": "x", "effect": "deny", "when": when, "message": "m"}]},
+                       builtin_policy_doc())
+    assert "impact.customers" in p.needed and "impact.deleted" not in p.needed
+    d = decide(sample_fleet, p, proposal(Operation(Verb.READ, "env/prod-cn")), Context(T0))
+    assert d.effect is Effect.DENY and d.reasons[0].rule == "x" and d.reasons[0].message == "m"   # not an error
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet="ab {}:,.%", max_size=6),
+                          st.sampled_from(["{impact.customers}", "{impact.customers:,}", "{impact.regions}",
+                                           "{impact.fleet_fraction:.1%}", "{impact.destructive}", "{nope.x}",
+                                           "{impact.customers:bad}"])), max_size=6))
+def test_parsed_templates_render_like_the_pattern(pieces):
+    from blastwall.core.policy.template import _PLACEHOLDER, _format, parse, render_parts
+    text = "".join(pieces)
+    facts = {"impact.customers": 21000, "impact.regions": ["cn-north-1"], "impact.fleet_fraction": 0.25,
+             "impact.destructive": True}
+    reference = _PLACEHOLDER.sub(lambda m: _format(facts.get(m.group(1), "?"), m.group(2) or ""), text)
+    assert render_parts(parse(text), facts) == reference

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import orjson
 
 from blastwall.core import sets
 from blastwall.core.graph import Fleet, match
@@ -173,6 +174,10 @@ _OP_FIELDS = tuple(f.name for f in fields(Operation))
 
 def _decision_id(proposal: Proposal, ctx: Context, provenance: dict) -> str:
     ops = [[getattr(op, name) for name in _OP_FIELDS] for op in proposal.operations]
-    canon = json.dumps({"proposal": [proposal.agent, proposal.operator, proposal.intent, proposal.source, ops],
-                        "kill_switch": ctx.kill_switch, **provenance}, sort_keys=True, default=str).encode()
+    doc = {"proposal": [proposal.agent, proposal.operator, proposal.intent, proposal.source, ops],
+           "kill_switch": ctx.kill_switch, **provenance}
+    try:
+        canon = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:                      # e.g. a selector with non-string keys
+        canon = json.dumps(doc, sort_keys=True, default=str).encode()
     return "dec_" + hashlib.sha256(canon).hexdigest()[:24]

@@ -58,12 +58,45 @@ def cel_variables(declared: Mapping[str, str]) -> dict[str, Any]:
 
 def check_activation(declared: Mapping[str, str], facts: Mapping[str, Any]) -> list[str]:
     """Problems with ``facts`` against the declarations: missing, extra or mistyped."""
+    if len(facts) == len(declared) and _exact(_by_kind(declared), facts):
+        return []                                       # the usual case, checked by exact types
     problems = [f"missing fact '{k}'" for k in declared if k not in facts]
     problems += [f"undeclared fact '{k}'" for k in facts if k not in declared]
     for name, kind in declared.items():
         if name in facts and not _is_type(facts[name], kind):
             problems.append(f"fact '{name}' should be {kind}, got {type(facts[name]).__name__}")
     return problems
+
+
+_EXACT = {"string": str, "int": int, "double": float, "bool": bool, "timestamp": datetime, STR_LIST: list}
+_GROUPS: dict[int, tuple[Mapping[str, str], tuple]] = {}
+
+
+def _by_kind(declared: Mapping[str, str]) -> tuple:
+    """(exact type, names) per declared kind; remembered per declarations object."""
+    hit = _GROUPS.get(id(declared))
+    if hit is None or hit[0] is not declared:
+        kinds = sorted(set(declared.values()))
+        hit = declared, tuple((kind, _EXACT[kind], tuple(n for n, k in declared.items() if k == kind))
+                              for kind in kinds)
+        _GROUPS[id(declared)] = hit
+    return hit[1]
+
+
+def _exact(groups: tuple, facts: Mapping[str, Any]) -> bool:
+    """Every declared fact present with exactly its type (subclasses take the slow path)."""
+    try:
+        for kind, exact, names in groups:
+            values = [facts[n] for n in names]
+            if set(map(type, values)) - {exact}:
+                return False
+            if kind == STR_LIST and any(set(map(type, v)) - {str} for v in values):
+                return False
+            if kind == "timestamp" and any(v.tzinfo is None for v in values):
+                return False
+    except KeyError:
+        return False
+    return True
 
 
 def _is_type(value: Any, kind: str) -> bool:

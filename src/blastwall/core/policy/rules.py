@@ -14,7 +14,7 @@ from blastwall.core.limits import Limit, parse_limits
 from blastwall.core.model import Effect, Reason
 from blastwall.core.policy.calendar import Freeze, Window, parse_freeze, parse_window
 from blastwall.core.policy.facts import FACTS, cel_variables, check_activation, param_type
-from blastwall.core.policy.template import placeholders, render
+from blastwall.core.policy.template import parse, placeholders, render_parts
 from blastwall.errors import PolicyError
 
 TOP_KEYS = {"version", "extends", "params", "rules", "disable", "default", "freezes", "windows", "limits"}
@@ -32,6 +32,7 @@ class Rule:
     approvers: int
     guard: bool
     program: Any = None
+    parts: tuple = ()                 # message and alternative, parsed once (template.parse)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Policy:
     revision: str
     limits: tuple[Limit, ...] = ()
     env: Any = None                   # the CEL environment the rules were compiled in
+    batches: tuple[tuple[int, int, Any], ...] = ()   # (start, end, program or None): rules[start:end] at once
+    needed: tuple[str, ...] | None = None   # the facts some rule reads (None: all)
 
     @property
     def production_envs(self) -> list[str]:
@@ -68,19 +71,41 @@ class Policy:
     def _run(self, full: Mapping[str, Any]) -> Outcome:
         matched: list[Reason] = []
         approvers, approval_rules = 0, []
-        activation = self.env.Activation(full)        # facts converted to CEL once, shared by every rule
-        for rule in self.rules:
-            ok, detail = _holds(rule, activation)
+        given = full if self.needed is None else {k: full[k] for k in self.needed}
+        activation = self.env.Activation(given)       # facts converted to CEL once, shared by every rule
+        for rule, ok, detail in _each(self.rules, self.batches, activation):
             if detail:
                 matched.append(Reason(rule.name, Effect.DENY,
                                       f"Rule '{rule.name}' could not be evaluated ({detail}); failing closed."))
             elif ok:
-                matched.append(Reason(rule.name, rule.effect, render(rule.message, full),
-                                      render(rule.alternative, full)))
+                message, alternative = rule.parts
+                matched.append(Reason(rule.name, rule.effect, render_parts(message, full),
+                                      render_parts(alternative, full)))
                 if rule.effect is Effect.APPROVE:
                     approvers = max(approvers, rule.approvers)
                     approval_rules.append(rule.name)
         return _combine(matched, self.default, approvers, approval_rules)
+
+
+def _each(rules: tuple[Rule, ...], batches, activation: Any):
+    """(rule, holds, error detail) for every rule: a batch's rules from one evaluation of its
+    program (bit i set when its rule i holds); each rule alone when the batch has no program
+    or any of its rules errs, so the one that failed is named."""
+    for start, end, program in batches or ((0, len(rules), None),):
+        bits = _bits(program, activation) if program is not None else None
+        for i, rule in enumerate(rules[start:end]):
+            if bits is not None:
+                yield rule, (bits >> i) & 1 == 1, ""
+            else:
+                yield (rule, *_holds(rule, activation))
+
+
+def _bits(program: Any, activation: Any) -> int | None:
+    try:
+        value = program.eval(activation)
+    except Exception:  # noqa: BLE001
+        return None
+    return value.value() if value.type() == cel.Type.INT else None
 
 
 def _holds(rule: Rule, activation: Any) -> tuple[bool, str]:
@@ -131,7 +156,42 @@ def compile_policy(doc: Mapping[str, Any] | None, builtin: Mapping[str, Any]) ->
     windows = tuple(parse_window(w, f"windows[{i}]", _check_scope) for i, w in enumerate(_list(doc, "windows")))
     limits = parse_limits(doc["limits"] if "limits" in doc else base.get("limits"))
     revision = _revision(doc, builtin)
-    return Policy(rules, params, declared, default, freezes, windows, revision, limits, env)
+    return Policy(rules, params, declared, default, freezes, windows, revision, limits, env, _batch(env, rules),
+                  _needed(declared, rules))
+
+
+def _needed(declared: Mapping[str, str], rules: tuple[Rule, ...]) -> tuple[str, ...]:
+    """Facts the rules read, found in their checked programs (which name every variable they
+    resolve, however the source spells it); converting only these to CEL halves the cost.  A name
+    inside a string literal is found too, which only converts one fact more than needed."""
+    checked = [r.program.serialize() for r in rules]
+    return tuple(name for name in declared if any(name.encode() in c for c in checked))
+
+
+BATCH = 16          # rules per batched program (its sum is a balanced tree: CEL parses 32 levels deep at most)
+
+
+def _batch(env, rules: tuple[Rule, ...]) -> tuple[tuple[int, int, Any], ...]:
+    """One program per BATCH rules summing a bit per rule that holds: a single call into CEL
+    instead of one per rule.  Newlines keep a rule's trailing // comment inside its own term.
+    A batch that does not compile (too deep) is evaluated rule by rule."""
+    out = []
+    for start in range(0, len(rules), BATCH):
+        chunk = rules[start:start + BATCH]
+        terms = [f"((\n{r.when}\n) ? {1 << i} : 0)" for i, r in enumerate(chunk)]
+        try:
+            program = env.compile(_balanced_sum(terms))
+        except Exception:  # noqa: BLE001
+            program = None
+        out.append((start, start + len(chunk), program))
+    return tuple(out)
+
+
+def _balanced_sum(terms: list[str]) -> str:
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return f"({_balanced_sum(terms[:mid])} + {_balanced_sum(terms[mid:])})"
 
 
 def _check_top(doc: Mapping[str, Any]) -> None:
@@ -215,7 +275,7 @@ def _compile_rule(raw: Any, guard: bool, where: str, env, declared, params) -> R
             raise PolicyError(f"unknown placeholder '{{{bad[0]}}}'", field=f"{where}.{key}")
     return Rule(name, effect, when, message, str(alternative),
                 _approvers(raw.get("approvers", 1), params, f"{where}.approvers"), guard,
-                _compile_expr(env, when, f"{where}.when"))
+                _compile_expr(env, when, f"{where}.when"), (parse(message), parse(str(alternative))))
 
 
 def _compile_expr(env, when: str, where: str):

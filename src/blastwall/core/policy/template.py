@@ -12,7 +12,20 @@ def placeholders(template: str) -> list[str]:
 
 
 def render(template: str, facts: Mapping[str, Any]) -> str:
-    return _PLACEHOLDER.sub(lambda m: _format(facts.get(m.group(1), "?"), m.group(2) or ""), template)
+    return render_parts(parse(template), facts)
+
+
+def parse(template: str) -> tuple:
+    """Literal text and (name, spec) placeholders, alternating: a template split once, rendered often."""
+    pieces = _PLACEHOLDER.split(template)          # text, name, spec, text, name, spec, ..., text
+    return tuple(pieces[i] if i % 3 == 0 else (pieces[i], pieces[i + 1] or "")
+                 for i in range(len(pieces)) if i % 3 != 2)
+
+
+def render_parts(parts: tuple, facts: Mapping[str, Any]) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    return "".join(p if i % 2 == 0 else _format(facts.get(p[0], "?"), p[1]) for i, p in enumerate(parts))
 
 
 def _format(value: Any, spec: str) -> str:
