@@ -1,6 +1,8 @@
-"""`blastwall serve --workers 2`: two processes on one port and one SQLite store, metrics added up."""
+"""`blastwall serve --workers 2`: two processes on one port and one SQLite store (their proposals
+committed by the parent's writer), metrics added up."""
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,12 +28,18 @@ def children(pid: int) -> list[int]:
     return kids
 
 
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text()
+
+
 def test_two_workers_share_the_port_the_store_the_kill_switch_and_the_metrics(tmp_path):
     db = tmp_path / "bw.db"
     svc = Service(tmp_path, f"sqlite:///{db}", extra_args=("--workers", "2")).wait_ready()
     try:
         workers = children(svc.proc.pid)
         assert len(workers) == 2
+        shared = [cmdline(pid).split("--writer-socket\0")[1].split("\0")[0] for pid in workers]
+        assert shared[0] == shared[1] and Path(shared[0]).is_socket()     # one writer, in the parent
 
         def propose(_):
             with httpx.Client(base_url=svc.url, headers=auth("kiro-ops-7"), timeout=30) as c:
@@ -58,3 +66,14 @@ def test_two_workers_share_the_port_the_store_the_kill_switch_and_the_metrics(tm
         assert len(records) == 40 * 2 + 1 + 6 * 2 and verify(records, head=store.audit_head()).ok
     finally:
         store.close()
+
+
+def test_workers_stop_when_the_parent_is_killed(tmp_path):
+    svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}", extra_args=("--workers", "2")).wait_ready()
+    workers = children(svc.proc.pid)
+    assert len(workers) == 2
+    svc.kill(9)                                                    # no chance to stop them itself
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers kept serving"

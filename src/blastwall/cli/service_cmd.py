@@ -37,8 +37,9 @@ DEFAULT_URL = "http://127.0.0.1:8470"
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Service processes sharing the port (each decides on its own core).")
 @click.option("--listen-fd", type=int, default=None, hidden=True, help="A worker's inherited listening socket.")
+@click.option("--writer-socket", default=None, hidden=True, help="A worker's shared writer (store/remote.py).")
 def serve(inventory, policy, principals_file, db, host, port, notify_file, checkpoint_key, checkpoint_every,
-          checkpoint_seconds, workers, listen_fd):
+          checkpoint_seconds, workers, listen_fd, writer_socket):
     if workers > 1:
         args = ["--inventory", inventory, "--principals", principals_file, "--db", db, "--host", host,
                 "--port", str(port), *(["--policy", policy] if policy else []),
@@ -49,8 +50,13 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
     from blastwall.service.gateway import Gateway
     from blastwall.service.principals import load_principals
     from blastwall.store.base import open_store
+    if listen_fd is not None:
+        from blastwall.service.workers import die_with_parent
+        die_with_parent()
     store = open_store(db)
     store.migrate()
+    if writer_socket:
+        store.share_writer(writer_socket)
     notifier = _notifier(notify_file)
     gateway = Gateway(inventory, policy, store, load_principals(principals_file), notifier=notifier)
     if notifier:
@@ -71,7 +77,9 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
 
 def _run_http(app, host: str, port: int, listen_fd: int | None) -> None:
     import uvicorn
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    # no proxy-header rewriting: nothing here reads the client address, and it is one more layer per request
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           proxy_headers=False))
     server.run(sockets=[socket.socket(fileno=listen_fd)] if listen_fd is not None else None)
 
 
@@ -81,7 +89,7 @@ def _serve_workers(n: int, host: str, port: int, worker_args: list[str], db: str
     from blastwall.store.base import open_store
     store = open_store(db)
     store.migrate()                                           # once, before the workers start
-    workers = Workers(n, host, port, worker_args)
+    workers = Workers(n, host, port, worker_args, store)
     console(stderr=True).print(f"blastwall serving on http://{host}:{port} with {n} worker processes "
                                f"(store {store.backend}); SIGHUP reloads them all")
     checkpoints = _checkpoints(store, *checkpointing)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import secrets
 import threading
 import time
@@ -26,7 +27,7 @@ from blastwall.service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from blastwall.service.metrics import Metrics
 from blastwall.service.notify import NullNotifier
 from blastwall.service.principals import Directory
-from blastwall.store.base import Store
+from blastwall.store.base import Store, Work
 
 OVERRIDABLE = frozenset({"freeze", "change-window"})
 SWITCH_REFRESH_S = 1.0       # the cached kill-switch set is re-read at least this often
@@ -38,7 +39,17 @@ def utcnow() -> datetime:
 
 
 def new_id(prefix: str) -> str:
+    """An unguessable id (grants)."""
     return f"{prefix}_{secrets.token_hex(8)}"
+
+
+_IDS = random.Random(secrets.randbits(128))
+
+
+def record_id(prefix: str) -> str:
+    """A unique id for a record (proposals, requests): 64 random bits without a system call each
+    (a collision would be refused by the primary key, never merged)."""
+    return f"{prefix}_{_IDS.getrandbits(64):016x}"
 
 
 @dataclass(frozen=True)
@@ -65,12 +76,84 @@ class _Plan:
             object.__setattr__(self, "decision_doc", self.decision.to_dict())
 
 
+    def record(self, approval_ttl: timedelta) -> "ProposalRecord":
+        d = self.decision
+        scope = ({"environments": list(d.approval.environments), "regions": list(d.approval.regions)}
+                 if d.effect is Effect.APPROVE else None)
+        return ProposalRecord(self.proposal.agent, self.proposal.operator, self.proposal.intent, self.doc,
+                              self.decision_doc, str(d.effect), self.digest, d.provenance["policy_revision"],
+                              d.provenance["inventory_revision"], d.approval.approvers if scope else 0, scope,
+                              tuple(self.due), self.now, self.emergency, self.switches, approval_ttl)
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """What recording a decided proposal writes, as plain values (a writer process may do it)."""
+    agent: str
+    operator: str | None
+    intent: str | None
+    doc: dict
+    decision_doc: dict
+    effect: str
+    digest: str
+    policy_revision: str
+    inventory_revision: str
+    approvers: int
+    scope: dict | None                 # set when the effect is approve: an approval request is opened
+    due: tuple[Charge, ...]
+    now: datetime
+    emergency: bool
+    switches: frozenset[str]
+    approval_ttl: timedelta
+
+    def __reduce__(self):
+        """Pickled as plain values (a writer process reads it), times as text: much cheaper than
+        pickling aware datetimes."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        now, ttl = values.pop("now"), values.pop("approval_ttl")
+        return _proposal_record, (values, now.isoformat(), ttl.total_seconds())
+
+
+def _proposal_record(values: dict, now: str, ttl_seconds: float) -> ProposalRecord:
+    return ProposalRecord(**values, now=datetime.fromisoformat(now), approval_ttl=timedelta(seconds=ttl_seconds))
+
+
+def record_proposal(tx, rec: ProposalRecord) -> dict:
+    """The proposal, its decision and any approval request, with their audit records; raises a
+    _Replan (rolling back) when the kill switches changed or a budget is exhausted."""
+    switches = engaged(tx.kill_switches())
+    if switches != rec.switches:
+        raise _SwitchesChanged(switches)
+    for charge in rec.due:
+        if not tx.take_budget(charge.key, charge.amount, charge.maximum):
+            raise _OverBudget(charge)
+    now, pid = rec.now, record_id("prop")
+    rid = record_id("req") if rec.scope is not None else None
+    tx.insert_proposal({
+        "id": pid, "agent": rec.agent, "operator": rec.operator, "intent": rec.intent, "proposal": rec.doc,
+        "decision": rec.decision_doc, "effect": rec.effect, "digest": rec.digest,
+        "policy_revision": rec.policy_revision, "inventory_revision": rec.inventory_revision,
+        "status": {"allow": "allowed", "approve": "pending", "deny": "denied"}[rec.effect], "created_at": now})
+    tx.audit("proposal", rec.agent, {"proposal_id": pid, "proposal": rec.doc, "digest": rec.digest,
+                                     "emergency": rec.emergency}, now)
+    tx.audit("decision", "system", {"proposal_id": pid, "decision": rec.decision_doc}, now)
+    if rid:
+        tx.insert_request({"id": rid, "proposal_id": pid, "digest": rec.digest, "approvers": rec.approvers,
+                           "scope": rec.scope, "state": "pending", "created_at": now,
+                           "expires_at": now + rec.approval_ttl, "emergency": rec.emergency})
+        tx.audit("approval_requested", "system", {"request_id": rid, "proposal_id": pid,
+                                                  "approvers": rec.approvers, "scope": rec.scope,
+                                                  "emergency": rec.emergency}, now)
+    return {"proposal_id": pid, "approval_request_id": rid}
+
+
 class _Replan(Exception):
     """Raised inside the record transaction (rolling it back): decide or record differently."""
 
 
 class _OverBudget(_Replan):
     def __init__(self, charge: Charge):
+        super().__init__(charge)          # args make it picklable (a writer process raises it)
         self.charge = charge
 
 
@@ -81,6 +164,7 @@ class _RedeemRefused(Exception):
 
 class _SwitchesChanged(_Replan):
     def __init__(self, switches: frozenset[str]):
+        super().__init__(switches)
         self.switches = switches
 
 
@@ -123,7 +207,7 @@ class Gateway:
         plan = self._plan(agent, doc, emergency)
         for _ in range(MAX_REPLANS):
             try:
-                return self._proposed(plan, self.store.transact(lambda tx: self._record(tx, plan)))
+                return self._proposed(plan, self.store.transact(self._recording(plan)))
             except _Replan as why:
                 plan = self._replan(plan, why)
         raise Conflict("the kill switches kept changing while recording this proposal; propose again")
@@ -133,7 +217,7 @@ class Gateway:
         plan = self._plan(agent, doc, emergency)
         for _ in range(MAX_REPLANS):
             try:
-                return self._proposed(plan, await self.store.transact_async(lambda tx: self._record(tx, plan)))
+                return self._proposed(plan, await self.store.transact_async(self._recording(plan)))
             except _Replan as why:
                 plan = self._replan(plan, why)
         raise Conflict("the kill switches kept changing while recording this proposal; propose again")
@@ -153,6 +237,9 @@ class Gateway:
         doc = proposal_doc(proposal)
         due = self._charges(engine, proposal, decision, now) if decision.effect is Effect.ALLOW else []
         return _Plan(proposal, doc, binding_digest(doc, engine), decision, due, now, emergency, switches)
+
+    def _recording(self, plan: _Plan) -> Work:
+        return Work(record_proposal, (plan.record(self.settings.approval_ttl),))
 
     def _replan(self, plan: _Plan, why: _Replan) -> _Plan:
         if isinstance(why, _OverBudget):
@@ -194,37 +281,6 @@ class Gateway:
         if all(op.verb == "read" for op in proposal.operations):
             return []
         return charges(engine.policy.limits, proposal.agent, decision.impact.to_dict(), now)
-
-    def _record(self, tx, plan: _Plan) -> dict:
-        switches = engaged(tx.kill_switches())
-        if switches != plan.switches:
-            raise _SwitchesChanged(switches)
-        for charge in plan.due:
-            if not tx.take_budget(charge.key, charge.amount, charge.maximum):
-                raise _OverBudget(charge)
-        proposal, decision, now, emergency = plan.proposal, plan.decision, plan.now, plan.emergency
-        pid = new_id("prop")
-        rid = new_id("req") if decision.effect is Effect.APPROVE else None
-        tx.insert_proposal({
-            "id": pid, "agent": proposal.agent, "operator": proposal.operator, "intent": proposal.intent,
-            "proposal": plan.doc, "decision": plan.decision_doc, "effect": str(decision.effect),
-            "digest": plan.digest, "policy_revision": decision.provenance["policy_revision"],
-            "inventory_revision": decision.provenance["inventory_revision"],
-            "status": {"allow": "allowed", "approve": "pending", "deny": "denied"}[decision.effect],
-            "created_at": now})
-        tx.audit("proposal", proposal.agent, {"proposal_id": pid, "proposal": plan.doc, "digest": plan.digest,
-                                              "emergency": emergency}, now)
-        tx.audit("decision", "system", {"proposal_id": pid, "decision": plan.decision_doc}, now)
-        if rid:
-            scope = {"environments": list(decision.approval.environments), "regions": list(decision.approval.regions)}
-            tx.insert_request({"id": rid, "proposal_id": pid, "digest": plan.digest,
-                               "approvers": decision.approval.approvers, "scope": scope, "state": "pending",
-                               "created_at": now, "expires_at": now + self.settings.approval_ttl,
-                               "emergency": emergency})
-            tx.audit("approval_requested", "system", {"request_id": rid, "proposal_id": pid,
-                                                      "approvers": decision.approval.approvers, "scope": scope,
-                                                      "emergency": emergency}, now)
-        return {"proposal_id": pid, "approval_request_id": rid}
 
     # ---- reviews --------------------------------------------------------------
     def review(self, reviewer: Principal, request_id: str, verdict: str, reason: str = "") -> dict:

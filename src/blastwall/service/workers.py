@@ -48,6 +48,20 @@ def _listeners(n: int, host: str, port: int) -> list[socket.socket]:
     return [first] + [listen(host, first.getsockname()[1], shared=True) for _ in range(n - 1)]
 
 
+def die_with_parent() -> None:
+    """In a worker: stop (SIGTERM) when the parent dies, even by SIGKILL, instead of serving on as
+    an orphan (Linux; elsewhere the parent's normal stop is all there is)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)              # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:                     # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _writer_server(store, directory: str):
     path = os.path.join(directory, "writer.sock")
     if store is None or not hasattr(store, "serve_writer") or len(path.encode()) > 100:   # AF_UNIX path limit

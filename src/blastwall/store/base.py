@@ -131,6 +131,20 @@ class Tx(ABC):
         """The counter's current value (0 when never taken)."""
 
 
+@dataclass(frozen=True)
+class Work:
+    """A transaction's work as data: ``fn(tx, *args)``, ``fn`` a module-level function and
+    ``args`` plain values, so a writer in another process can run it (store/remote.py)."""
+    fn: Callable[..., Any]
+    args: tuple = ()
+
+    def __call__(self, tx: "Tx") -> Any:
+        return self.fn(tx, *self.args)
+
+    def __reduce__(self):
+        return Work, (self.fn, self.args)
+
+
 class Store(ABC):
     backend: str = ""
 
@@ -148,7 +162,8 @@ class Store(ABC):
         Database failures raise StoreError (StoreConflict for a duplicate key)."""
 
     async def transact_async(self, work: Callable[[Tx], T]) -> T:
-        """``transact`` for event-loop callers: awaits the durable commit without holding a thread."""
+        """``transact`` for event-loop callers: awaits the durable commit without holding a thread.
+        A ``Work`` may be committed by a writer process shared with other service processes."""
         return await asyncio.to_thread(self.transact, work)
 
     @abstractmethod

@@ -14,7 +14,8 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from blastwall.audit.chain import GENESIS, canonical, iso, make_record, parse_iso
-from blastwall.store.base import AuditRecord, StoreConflict, StoreError, Tx
+from blastwall.store.base import AuditRecord, StoreConflict, StoreError, Tx, Work
+from blastwall.store.remote import RemoteWriter, Unreachable, WriterServer
 
 
 @dataclass(frozen=True)
@@ -353,12 +354,27 @@ class SqlReads:
 
     _read: Callable[[Callable[[SqlTx], Any]], Any]
     _writer: Any
+    _remote: RemoteWriter | None = None
 
     def transact(self, work: Callable[[Any], Any]) -> Any:
         return self._writer.submit(work)
 
     async def transact_async(self, work: Callable[[Any], Any]) -> Any:
+        remote = self._remote
+        if remote is not None and isinstance(work, Work) and not remote.broken:
+            try:
+                return await remote.submit(work)
+            except Unreachable:
+                pass                    # not sent: committed here instead
         return await self._writer.submit_async(work)
+
+    def share_writer(self, path: str) -> None:
+        """Commit ``Work`` through the writer process listening on ``path`` (store/remote.py)."""
+        self._remote = RemoteWriter(path)
+
+    def serve_writer(self, path: str):
+        """Let other processes commit through this store's writer; returns the WriterServer."""
+        return WriterServer(self._writer, path)
 
     def read(self, work: Callable[[Any], Any]) -> Any:
         return self._read(work)

@@ -21,13 +21,14 @@ _STOP = object()
 
 
 class _Pending:
-    __slots__ = ("work", "done", "result", "error", "future")
+    __slots__ = ("work", "done", "result", "error", "future", "sink", "tag")
 
-    def __init__(self, work, future: asyncio.Future | None = None) -> None:
+    def __init__(self, work, future: asyncio.Future | None = None, sink=None, tag: Any = None) -> None:
         self.work = work
         self.future = future             # async callers: resolved on its event loop when settled
+        self.sink, self.tag = sink, tag  # or handed, with the caller's tag, to sink.settled(items)
         self.done = threading.Lock()
-        if future is None:
+        if future is None and sink is None:
             self.done.acquire()          # blocking callers: released by the writer when settled
         self.result: Any = None
         self.error: BaseException | None = None
@@ -42,11 +43,19 @@ def _settle(batch: list[_Pending]) -> None:
     """Wake every caller of a settled batch: blocking ones directly, async ones with one
     call into each event loop (not one per caller)."""
     by_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+    by_sink: dict[Any, list[_Pending]] = {}
     for item in batch:
-        if item.future is None:
+        if item.sink is not None:
+            by_sink.setdefault(item.sink, []).append(item)
+        elif item.future is None:
             item.done.release()
         else:
             by_loop.setdefault(item.future.get_loop(), []).append(item)
+    for sink, items in by_sink.items():
+        try:
+            sink.settled(items)
+        except Exception:  # noqa: BLE001  a sink answers for itself; the writer goes on
+            pass
     for loop, items in by_loop.items():
         try:
             loop.call_soon_threadsafe(_resolve, items)
@@ -103,6 +112,13 @@ class GroupCommitWriter:
             self._closed = True
             self._q.put(_STOP)
             self._thread.join(timeout=30)
+
+    def submit_to(self, work: Callable[[SqlTx], Any], sink, tag: Any) -> None:
+        """Queue ``work``; when its batch is settled, ``sink.settled(items)`` gets it with every other
+        item of that sink in the batch (``item.tag``, ``item.result``, ``item.error``)."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        self._q.put(_Pending(work, sink=sink, tag=tag))
 
     # writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
