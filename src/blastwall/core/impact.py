@@ -26,6 +26,8 @@ class Resolved:
 
     def indices(self, verbs: Iterable[Verb]) -> np.ndarray:
         parts = [self.by_verb[v] for v in verbs if v in self.by_verb]
+        if len(parts) == 1:
+            return parts[0]                              # already sorted and unique
         return np.unique(np.concatenate(parts)) if parts else _EMPTY
 
 
@@ -44,7 +46,8 @@ def resolve(fleet: Fleet, operations: Sequence[Operation]) -> Resolved:
             unknown.add(missing)
             if verb in DESTRUCTIVE_VERBS or op.destructive:
                 unknown_destructive.add(missing)
-    by_verb = {v: np.unique(np.concatenate(parts)) for v, parts in hits.items()}
+    # one operation's indices are already sorted and unique (a lookup, or flatnonzero of a selector)
+    by_verb = {v: parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts)) for v, parts in hits.items()}
     verbs = tuple(sorted({str(op.verb) for op in operations}))
     return Resolved(by_verb, tuple(sorted(unknown)), len(unknown_destructive), created_cost, verbs)
 
@@ -127,8 +130,11 @@ def blast_radius(fleet: Fleet, resolved: Resolved) -> BlastRadius:
     degraded = sets.difference(broken, deleted, n)
     touched = sets.union(broken, targets, n)          # broken = deleted ∪ degraded
     destructive = broken if not changed.size else _closure_or_empty(fleet.dependents, deleted, n)
-    lost = sets.difference(_closure_or_empty(fleet.children, removed, n),
-                           _closure_or_empty(fleet.children, replaced, n), n)
+    if not replaced.size:
+        lost = deleted                                 # the same closure: only deletions
+    else:
+        lost = sets.difference(_closure_or_empty(fleet.children, removed, n),
+                               _closure_or_empty(fleet.children, replaced, n), n)
     cost_delta = resolved.created_cost - float(fleet.cost[lost].sum())
     return BlastRadius(fleet, resolved, targets, deleted, degraded, touched, destructive, cost_delta)
 

@@ -43,18 +43,23 @@ class ProposalFastPath:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/proposals":
             response = await self._propose(scope, receive)
-            await response(scope, receive, send)
+            if isinstance(response, bytes):          # the usual answer, sent without a Response object
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-length", str(len(response)).encode()), (b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": response})
+            else:
+                await response(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
-    async def _propose(self, scope, receive) -> Response:
+    async def _propose(self, scope, receive) -> Response | bytes:
         try:
             headers = dict(scope["headers"])
             body = await _read_body(receive, headers.get(b"content-length"))
             token = _token(headers.get(b"authorization", b"").decode("latin-1") or None)
             agent = await self.gateway.authenticate_async(token, "propose")
             result = await self.gateway.propose_async(agent, _json_body(body), emergency=_emergency(scope))
-            return _json_response(result)
+            return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
         except BlastwallError as exc:
             return _blastwall_error(exc)
         except Exception as exc:  # noqa: BLE001  fail closed, in the one error shape
@@ -86,6 +91,8 @@ class BodyTooLarge(BlastwallError):
 
 
 def _emergency(scope) -> bool:
+    if not scope.get("query_string"):
+        return False
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("emergency", ["false"])
     flag = values[-1].lower()
     if flag not in TRUE | FALSE:

@@ -28,6 +28,7 @@ class Metrics:
                                registry=own)
         self.pending = Gauge("blastwall_pending_approvals", "Open approval requests", registry=own,
                              multiprocess_mode="mostrecent")
+        self._children: dict = {}
         self.killed = Gauge("blastwall_kill_switch_engaged", "Kill switch state", ["scope"], registry=own,
                             multiprocess_mode="mostrecent")
 
@@ -38,9 +39,17 @@ class Metrics:
         self.latency.observe(time.perf_counter() - start)
 
     def decided(self, decision, agent: str, accepted_change: bool) -> None:
-        self.decisions.labels(str(decision.effect)).inc()
+        self._child(self.decisions, str(decision.effect)).inc()
         if accepted_change:
-            self.changes.labels(agent).inc()
+            self._child(self.changes, agent).inc()
+
+    def _child(self, metric, label: str):
+        """``metric.labels(label)``, remembered (labels() validates and locks on every call)."""
+        key = (id(metric), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(label)
+        return child
 
     def kill_switch(self, scope: str, engaged: bool) -> None:
         self.killed.labels(scope).set(1 if engaged else 0)
