@@ -6,6 +6,7 @@ audited too (they commit their audit record, then raise).
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import random
@@ -443,6 +444,8 @@ class Gateway:
                 self.store.transact(lambda tx: tx.audit("reload_failed", by, {"error": str(exc)}, now))
                 raise
             self.engine = engine
+            gc.collect()                   # the old engine goes; the new one joins what collections skip
+            gc.freeze()
             revs = self.revisions()
             self.store.transact(lambda tx: tx.audit("reload", by, revs, now))
             return revs
