@@ -270,3 +270,20 @@ def test_stored_form_rehashes_identically(payload):
     rec = make_record((0, GENESIS), "k", "a", payload, T0)[0]
     stored = json.loads(canonical(payload))
     assert record_hash(GENESIS, 1, rec.at, "k", "a", stored) == rec.hash
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.text(max_size=8)
+                     | st.floats(allow_nan=False, allow_infinity=False),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                     max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), st.tuples(_JSON, st.booleans()), max_size=5))
+def test_values_encoded_once_embed_to_the_same_canonical_text(fields):
+    """A payload whose documents were encoded beforehand (Canonical) hashes like the plain one."""
+    from blastwall.audit.chain import Canonical, canonical_text
+    plain = {k: v for k, (v, _) in fields.items()}
+    mixed = {k: (Canonical.of(v) if wrap else v) for k, (v, wrap) in fields.items()}
+    assert canonical_text(mixed) == canonical_text(plain)
+    assert json.loads(canonical_text(mixed)) == json.loads(json.dumps(plain))

@@ -3,6 +3,7 @@ are committed there, in its chain; what cannot be sent is committed locally; not
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pickle
 import socket
@@ -23,8 +24,9 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 def record(effect: str = "approve", switches=frozenset(), due=()) -> ProposalRecord:
     scope = {"environments": ["prod"], "regions": ["us-east-1"]} if effect == "approve" else None
-    return ProposalRecord("kiro-ops-7", "alice", "clean up <b>now</b>", {"agent": "kiro-ops-7", "operations": []},
-                          {"effect": effect, "impact": {"environments": ["prod"]}}, effect, "sha256:ab",
+    return ProposalRecord("kiro-ops-7", "alice", "clean up <b>now</b>", '{"agent":"kiro-ops-7","operations":[]}',
+                          json.dumps({"effect": effect, "impact": {"environments": ["prod"]}}, separators=(",", ":"),
+                                     sort_keys=True), ("prod",), effect, "sha256:ab",
                           "sha256:p", "sha256:i", 2 if scope else 0, scope, tuple(due), NOW, False, switches,
                           timedelta(hours=1))
 
@@ -66,6 +68,8 @@ def test_works_are_committed_by_the_serving_writer_in_one_chain(pair):
     assert len(records) == 75 and verify(records, head=parent.audit_head()).ok
     stored = parent.read(lambda tx: tx.get_proposal(ids[0]["proposal_id"]))
     assert stored["intent"] == "clean up <b>now</b>" and stored["status"] == "pending"
+    assert stored["decision"] == {"effect": "approve", "impact": {"environments": ["prod"]}}   # parsed back
+    assert records[1].kind == "decision" and records[1].payload["decision"] == stored["decision"]
 
 
 def test_exceptions_come_back_with_their_fields_and_roll_back(pair):

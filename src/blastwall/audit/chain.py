@@ -33,14 +33,34 @@ _C_ENC = c_make_encoder(None, _refuse, encode_basestring, None, ":", ",", True, 
     if c_make_encoder else None
 
 
+class Canonical(str):
+    """A value already in canonical JSON text (``Canonical.of(value)``): encoded once, then
+    embedded as is wherever it appears, in a stored column or inside an audit payload."""
+
+    @classmethod
+    def of(cls, value) -> "Canonical":
+        return cls(canonical_text(value))
+
+
 def canonical_text(obj) -> str:
     """Sorted keys, no spaces, non-ASCII kept as is; NaN/Infinity refused."""
+    if type(obj) is Canonical:
+        return str.__str__(obj)
+    if type(obj) is dict and any(type(v) is Canonical for v in obj.values()):
+        return _object(obj)
     if _C_ENC is None or isinstance(obj, str):
         return _ENC.encode(obj)
     try:
         return "".join(_C_ENC(obj, 0))
     except RecursionError:
         raise ValueError("circular or too deeply nested JSON") from None
+
+
+def _object(obj: dict) -> str:
+    """A top-level object some of whose values are Canonical (keys sorted as the encoder sorts)."""
+    if not all(isinstance(k, str) for k in obj):
+        raise TypeError("keys must be strings")
+    return "{" + ",".join(f"{_ENC.encode(k)}:{canonical_text(obj[k])}" for k in sorted(obj)) + "}"
 
 
 def canonical(obj) -> bytes:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from blastwall.audit.chain import Canonical, canonical_text
 from blastwall.core.authority import Principal, check_reviewer
 from blastwall.core.limits import Charge, charges
 from blastwall.core.model import ApprovalRequirement, Decision, Effect, Operation, Proposal, Reason
@@ -81,20 +82,23 @@ class _Plan:
         d = self.decision
         scope = ({"environments": list(d.approval.environments), "regions": list(d.approval.regions)}
                  if d.effect is Effect.APPROVE else None)
-        return ProposalRecord(self.proposal.agent, self.proposal.operator, self.proposal.intent, self.doc,
-                              self.decision_doc, str(d.effect), self.digest, d.provenance["policy_revision"],
+        return ProposalRecord(self.proposal.agent, self.proposal.operator, self.proposal.intent,
+                              canonical_text(self.doc), canonical_text(self.decision_doc), d.impact.environments,
+                              str(d.effect), self.digest, d.provenance["policy_revision"],
                               d.provenance["inventory_revision"], d.approval.approvers if scope else 0, scope,
                               tuple(self.due), self.now, self.emergency, self.switches, approval_ttl)
 
 
 @dataclass(frozen=True)
 class ProposalRecord:
-    """What recording a decided proposal writes, as plain values (a writer process may do it)."""
+    """What recording a decided proposal writes, as plain values (a writer process may do it).
+    The proposal and decision documents come as canonical JSON, encoded once by the decider."""
     agent: str
     operator: str | None
     intent: str | None
-    doc: dict
-    decision_doc: dict
+    doc_json: str
+    decision_json: str
+    envs: tuple[str, ...]
     effect: str
     digest: str
     policy_revision: str
@@ -130,14 +134,15 @@ def record_proposal(tx, rec: ProposalRecord) -> dict:
             raise _OverBudget(charge)
     now, pid = rec.now, record_id("prop")
     rid = record_id("req") if rec.scope is not None else None
+    doc, decision = Canonical(rec.doc_json), Canonical(rec.decision_json)
     tx.insert_proposal({
-        "id": pid, "agent": rec.agent, "operator": rec.operator, "intent": rec.intent, "proposal": rec.doc,
-        "decision": rec.decision_doc, "effect": rec.effect, "digest": rec.digest,
+        "id": pid, "agent": rec.agent, "operator": rec.operator, "intent": rec.intent, "proposal": doc,
+        "decision": decision, "envs": list(rec.envs), "effect": rec.effect, "digest": rec.digest,
         "policy_revision": rec.policy_revision, "inventory_revision": rec.inventory_revision,
         "status": {"allow": "allowed", "approve": "pending", "deny": "denied"}[rec.effect], "created_at": now})
-    tx.audit("proposal", rec.agent, {"proposal_id": pid, "proposal": rec.doc, "digest": rec.digest,
+    tx.audit("proposal", rec.agent, {"proposal_id": pid, "proposal": doc, "digest": rec.digest,
                                      "emergency": rec.emergency}, now)
-    tx.audit("decision", "system", {"proposal_id": pid, "decision": rec.decision_doc}, now)
+    tx.audit("decision", "system", {"proposal_id": pid, "decision": decision}, now)
     if rid:
         tx.insert_request({"id": rid, "proposal_id": pid, "digest": rec.digest, "approvers": rec.approvers,
                            "scope": rec.scope, "state": "pending", "created_at": now,

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable
 
-from blastwall.audit.chain import GENESIS, canonical, iso, make_record, parse_iso
+from blastwall.audit.chain import GENESIS, canonical, canonical_text, iso, make_record, parse_iso
 from blastwall.store.base import AuditRecord, StoreConflict, StoreError, Tx, Work
 from blastwall.store.remote import RemoteWriter, Unreachable, WriterServer
 
@@ -141,7 +141,7 @@ def to_record(row) -> AuditRecord:
 
 
 def _json(v) -> str:
-    return canonical(v).decode("utf-8")
+    return canonical_text(v)
 
 
 def _time(v) -> str | None:
