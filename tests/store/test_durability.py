@@ -69,3 +69,27 @@ def test_sigkill_loses_no_acknowledged_append(store_url, open_replica, rounds=4)
         assert verify(store.audit_records(limit=1_000_000), head=store.audit_head()).ok
     finally:
         store.close()
+
+
+def test_the_wal_is_copied_back_beside_the_writer_not_in_a_commit(tmp_path):
+    """The writer connection checkpoints only past 64 MiB of WAL; a checkpointer thread on its
+    own connection copies pages back meanwhile, so the database file grows while we write."""
+    from datetime import datetime, timezone
+    from blastwall.store import sqlite as backend
+    path = tmp_path / "bw.db"
+    store = SqliteStore(path)
+    store.migrate()
+    try:
+        before = path.stat().st_size
+        blob = "x" * 4000
+        for i in range(300):                                        # ~1.2 MB of WAL, far below 64 MiB
+            store.transact(lambda tx: tx.audit("note", "me", {"i": i, "blob": blob}, datetime.now(timezone.utc)))
+        conn = store._writer._conn
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == backend.WRITER_AUTOCHECKPOINT
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < before + 1_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size >= before + 1_000_000            # pages copied back by the checkpointer
+    finally:
+        store.close()
+    assert not any(t.name == "blastwall-checkpointer" and t.is_alive() for t in __import__("threading").enumerate())
