@@ -1,15 +1,22 @@
 """The library entry point: load inputs once, decide many proposals."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from blastwall.core.decide import Context, decide
+import numpy as np
+import orjson
+
+from blastwall.core.decide import Context, decide, measure
 from blastwall.core.graph import Fleet
 from blastwall.core.impact import BlastRadius, blast_radius, resolve
-from blastwall.core.model import Decision, Proposal
+from blastwall.core.model import Decision, Impact, Operation, Proposal
 from blastwall.core.policy import Policy
 from blastwall.core.proposal import parse_proposal
 from blastwall.loaders.inventory import load_inventory
@@ -33,10 +40,71 @@ def local_files(base: Path | None = None):
     return read
 
 
+class RadiusMemo:
+    """Blast radii already measured on one fleet, by exact operations (every Operation field),
+    most recently used kept.  Agents repeat themselves (the same restart, the same read), and the
+    radius is a pure function of the fleet and the operations: measuring was half a decision.
+    Policy, clock, kill switches and limits are still evaluated for every proposal.  Large radii
+    are not kept (memory), and kept arrays are read-only.  BLASTWALL_RADIUS_MEMO=0 keeps none
+    (benchmarks of cold decisions)."""
+
+    ENTRIES = int(os.environ.get("BLASTWALL_RADIUS_MEMO", "4096"))
+    MAX_TOUCHED = 10_000
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._kept: OrderedDict[bytes, tuple[BlastRadius, Impact]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def measure(self, operations) -> tuple[BlastRadius, Impact]:
+        key = operations_key(operations)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                self.hits += 1
+                return found
+            self.misses += 1
+        measured = measure(self.fleet, operations)
+        if self.ENTRIES > 0 and measured[0].touched.size <= self.MAX_TOUCHED:
+            _freeze(measured[0])
+            with self._lock:
+                self._kept[key] = measured
+                while len(self._kept) > self.ENTRIES:
+                    self._kept.popitem(last=False)
+        return measured
+
+
+def operations_key(operations) -> bytes:
+    fields_ = [[getattr(op, name) for name in _OPERATION_FIELDS] for op in operations]
+    try:
+        return orjson.dumps(fields_, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:                          # non-string selector keys: the slower, exact encoder
+        return json.dumps(fields_, sort_keys=True, default=repr).encode()
+
+
+def _freeze(radius: BlastRadius) -> None:
+    for f in fields(radius):
+        value = getattr(radius, f.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    for arr in radius.resolved.by_verb.values():
+        arr.flags.writeable = False
+
+
+_OPERATION_FIELDS = tuple(f.name for f in fields(Operation))
+
+
 @dataclass
 class Engine:
     fleet: Fleet
     policy: Policy
+    radii: RadiusMemo | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.radii is None:
+            self.radii = RadiusMemo(self.fleet)
 
     @classmethod
     def load(cls, inventory: str | Path, policy: str | Path | None = None) -> "Engine":
@@ -47,7 +115,7 @@ class Engine:
         if not isinstance(proposal, Proposal):
             proposal = parse_proposal(proposal, files)
         ctx = Context(now=now or datetime.now(timezone.utc), kill_switch=kill_switch)
-        return decide(self.fleet, self.policy, proposal, ctx)
+        return decide(self.fleet, self.policy, proposal, ctx, self.radii.measure(proposal.operations))
 
     def blast_radius(self, proposal: Proposal) -> BlastRadius:
         return blast_radius(self.fleet, resolve(self.fleet, proposal.operations))

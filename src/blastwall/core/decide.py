@@ -29,9 +29,10 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def decide(fleet: Fleet, policy: Policy, proposal: Proposal, ctx: Context) -> Decision:
-    radius = blast_radius(fleet, resolve(fleet, proposal.operations))
-    impact = radius.impact()
+def decide(fleet: Fleet, policy: Policy, proposal: Proposal, ctx: Context,
+           measured: tuple[BlastRadius, Impact] | None = None) -> Decision:
+    """``measured``: the proposal's blast radius and impact on ``fleet`` if already known."""
+    radius, impact = measured or measure(fleet, proposal.operations)
     facts = policy_facts(fleet, policy, proposal, radius, impact, ctx)
     outcome = policy.evaluate(facts)
     approval = _approval(outcome, impact)
@@ -40,6 +41,11 @@ def decide(fleet: Fleet, policy: Policy, proposal: Proposal, ctx: Context) -> De
                   "at": ctx.now.isoformat()}
     decision_id = _decision_id(proposal, ctx, provenance)
     return Decision(decision_id, outcome.effect, outcome.reasons, impact, approval, explanation, provenance)
+
+
+def measure(fleet: Fleet, operations) -> tuple[BlastRadius, Impact]:
+    radius = blast_radius(fleet, resolve(fleet, operations))
+    return radius, radius.impact()
 
 
 def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: BlastRadius,
