@@ -56,6 +56,10 @@ def test_it_keeps_at_most_entries_and_never_large_radii(engine, monkeypatch):
     monkeypatch.setattr(RadiusMemo, "MAX_TOUCHED", 2)
     radius, _ = memo.measure((Operation(Verb.DELETE, "env/prod-cn"),))
     assert radius.touched.size > 2 and len(memo._kept) == 3 and memo.misses == 6
+    monkeypatch.setattr(RadiusMemo, "MAX_TOUCHED", 10_000)
+    monkeypatch.setattr(RadiusMemo, "BUDGET", radius.touched.size)        # room for that one radius only
+    memo.measure((Operation(Verb.DELETE, "env/prod-cn"),))
+    assert len(memo._kept) == 1 and memo._size == radius.touched.size
 
 
 def test_kept_arrays_are_read_only(engine):

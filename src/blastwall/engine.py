@@ -49,11 +49,13 @@ class RadiusMemo:
     (benchmarks of cold decisions)."""
 
     ENTRIES = int(os.environ.get("BLASTWALL_RADIUS_MEMO", "4096"))
-    MAX_TOUCHED = 10_000
+    MAX_TOUCHED = 10_000              # a larger radius is not kept
+    BUDGET = 1_000_000                # resources touched, summed over what is kept (~40 MB of arrays at most)
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self._kept: OrderedDict[bytes, tuple[BlastRadius, Impact]] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -70,9 +72,11 @@ class RadiusMemo:
         if self.ENTRIES > 0 and measured[0].touched.size <= self.MAX_TOUCHED:
             _freeze(measured[0])
             with self._lock:
-                self._kept[key] = measured
-                while len(self._kept) > self.ENTRIES:
-                    self._kept.popitem(last=False)
+                if key not in self._kept:
+                    self._kept[key] = measured
+                    self._size += measured[0].touched.size
+                while self._kept and (len(self._kept) > self.ENTRIES or self._size > self.BUDGET):
+                    self._size -= self._kept.popitem(last=False)[1][0].touched.size
         return measured
 
 
