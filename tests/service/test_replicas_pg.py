@@ -50,3 +50,36 @@ def test_kill_switch_engaged_on_one_replica_stops_agents_on_the_other_within_a_s
         assert effect == "deny" and time.monotonic() - engaged_at < 1.0
     finally:
         a.kill(15), b.kill(15)
+
+
+def test_limits_stay_exact_with_two_replicas_of_two_workers_each(tmp_path, pg_url):
+    """Each replica's workers commit through their parent's writer; the replicas share PostgreSQL."""
+    from blastwall.audit.chain import verify
+    from blastwall.audit.export import iter_records
+    from blastwall.store.base import open_store
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\nextends: recommended\nlimits:\n"
+                      f"  - {{name: burst, per: agent, window: hour, changes: {LIMIT}}}\n")
+    replicas = [Service(tmp_path, pg_url, policy=policy, extra_args=("--workers", "2")) for _ in range(2)]
+    try:
+        for r in replicas:
+            r.wait_ready()
+        start = threading.Barrier(32)
+
+        def client(i: int) -> list[str]:
+            with httpx.Client(base_url=replicas[i % 2].url, headers=auth("kiro-ops-7"), timeout=30) as c:
+                start.wait()
+                return [c.post("/v1/proposals", json=ROUTINE).json()["decision"]["effect"] for _ in range(4)]
+        with ThreadPoolExecutor(32) as pool:
+            effects = [e for result in pool.map(client, range(32)) for e in result]
+        assert effects.count("allow") == LIMIT and effects.count("deny") == 128 - LIMIT
+    finally:
+        for r in replicas:
+            r.kill(15)
+    store = open_store(pg_url)
+    try:
+        records = list(iter_records(store))
+        assert len([r for r in records if r.kind == "decision"]) == 128
+        assert verify(records, head=store.audit_head()).ok
+    finally:
+        store.close()
