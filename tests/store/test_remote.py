@@ -128,3 +128,15 @@ def test_a_foreign_pickle_is_refused_and_nothing_runs(pair, tmp_path):
 def test_the_socket_is_private(pair):
     _, _, server = pair
     assert os.stat(server.path).st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("body", [b"not a pickle", pickle.dumps(("x", "y")), pickle.dumps(12), b""])
+def test_a_bad_frame_drops_only_that_connection(pair, body):
+    parent, worker, server = pair
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(server.path)
+        s.sendall(struct.pack("!I", len(body)) + body + (b"" if body else b"tail"))
+        s.settimeout(5)
+        assert s.recv(100) == b""
+    got = run(worker.transact_async(Work(record_proposal, (record(),))))      # others are still served
+    assert got["proposal_id"] and parent.batches >= 1 and worker.batches == 0

@@ -106,14 +106,14 @@ class WriterServer:
                 if len(body) < size:
                     return
                 rid, work = loads(body)
-                if not isinstance(work, Work):
-                    raise pickle.UnpicklingError("not a Work")
+                if not isinstance(work, Work) or type(rid) is not int:
+                    raise pickle.UnpicklingError("not an (id, Work) frame")
                 try:
                     self._writer.submit_to(work, outbox, rid)
                 except StoreError as exc:
                     outbox.send([(rid, False, exc)])
-        except (OSError, pickle.UnpicklingError, ValueError, EOFError):
-            return                              # a broken or foreign peer: drop the connection
+        except Exception:  # noqa: BLE001  a broken or foreign peer (bad frame, bad pickle): drop it
+            return
         finally:
             reader.close()
             conn.close()
