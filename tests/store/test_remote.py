@@ -8,6 +8,8 @@ import os
 import pickle
 import socket
 import struct
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -140,3 +142,23 @@ def test_a_bad_frame_drops_only_that_connection(pair, body):
         assert s.recv(100) == b""
     got = run(worker.transact_async(Work(record_proposal, (record(),))))      # others are still served
     assert got["proposal_id"] and parent.batches >= 1 and worker.batches == 0
+
+
+def test_a_peer_that_stops_reading_does_not_hold_up_the_writer(pair):
+    """Answers to a worker that never reads pile up in its own sender; everyone else goes on."""
+    parent, _, server = pair
+    body = pickle.dumps((1, Work(record_proposal, (record("deny"),))), protocol=5)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(server.path)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall((struct.pack("!I", len(body)) + body) * 8000)  # more answers than socket buffers hold
+        done = []
+        local = threading.Thread(target=lambda: done.append(
+            parent.transact(lambda tx: tx.audit("note", "bob", {"still": "writing"}, NOW).seq)), daemon=True)
+        local.start()
+        local.join(timeout=30)
+        assert done, "the writer was held up by a peer that does not read"
+        deadline = time.monotonic() + 30
+        while len(parent.list_proposals(limit=9000)) < 8000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(parent.list_proposals(limit=9000)) == 8000

@@ -23,6 +23,7 @@ import io
 import itertools
 import os
 import pickle
+import queue
 import socket
 import struct
 import threading
@@ -115,6 +116,7 @@ class WriterServer:
         except Exception:  # noqa: BLE001  a broken or foreign peer (bad frame, bad pickle): drop it
             return
         finally:
+            outbox.close()
             reader.close()
             conn.close()
 
@@ -133,10 +135,15 @@ class WriterServer:
 
 
 class _Outbox:
-    """Where one connection's settled works go: one frame per batch."""
+    """Where one connection's settled works go: one frame per batch, sent by this connection's own
+    thread, so a peer that stops reading never holds up the writer (which holds the write lock)."""
+
+    MAX_QUEUED = 10_000                     # frames unsent to a peer that stopped reading: drop it
 
     def __init__(self, conn: socket.socket) -> None:
-        self._conn, self._lock = conn, threading.Lock()
+        self._conn = conn
+        self._frames: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._send_loop, name="blastwall-writer-send", daemon=True).start()
 
     def settled(self, items) -> None:
         self.send([(i.tag, i.error is None, i.result if i.error is None else _portable(i.error)) for i in items])
@@ -147,11 +154,24 @@ class _Outbox:
         except Exception as exc:  # noqa: BLE001  a result that does not pickle
             data = frame([(rid, False, StoreError(f"the writer could not return the result: {exc}"))
                           for rid, _, _ in answers])
-        with self._lock:
+        if self._frames.qsize() >= self.MAX_QUEUED:
+            self.close()
+            return
+        self._frames.put(data)
+
+    def close(self) -> None:
+        try:
+            self._conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._frames.put(None)
+
+    def _send_loop(self) -> None:
+        while (data := self._frames.get()) is not None:
             try:
                 self._conn.sendall(data)
             except OSError:
-                pass                            # the worker is gone; its callers went with it
+                return                              # the worker is gone; its callers went with it
 
 
 # a service process ----------------------------------------------------------------------------
