@@ -45,7 +45,7 @@ def test_a_selector_and_its_exact_fields_are_part_of_the_key(engine):
     assert da.impact != db.impact and da.impact == dc.impact
 
 
-def test_it_keeps_at_most_entries_and_never_large_radii(engine, monkeypatch):
+def test_it_keeps_at_most_entries_and_bytes_and_never_a_large_measurement(engine, monkeypatch):
     memo = RadiusMemo(engine.fleet)
     monkeypatch.setattr(RadiusMemo, "ENTRIES", 3)
     for target in IDS[:5]:
@@ -53,13 +53,25 @@ def test_it_keeps_at_most_entries_and_never_large_radii(engine, monkeypatch):
     assert len(memo._kept) == 3 and memo.misses == 5
     memo.measure((Operation(Verb.RESTART, IDS[4]),))
     assert memo.hits == 1
-    monkeypatch.setattr(RadiusMemo, "MAX_TOUCHED", 2)
-    radius, _ = memo.measure((Operation(Verb.DELETE, "env/prod-cn"),))
-    assert radius.touched.size > 2 and len(memo._kept) == 3 and memo.misses == 6
-    monkeypatch.setattr(RadiusMemo, "MAX_TOUCHED", 10_000)
-    monkeypatch.setattr(RadiusMemo, "BUDGET", radius.touched.size)        # room for that one radius only
-    memo.measure((Operation(Verb.DELETE, "env/prod-cn"),))
-    assert len(memo._kept) == 1 and memo._size == radius.touched.size
+    unknown = tuple(Operation(Verb.DELETE, f"nope/{i}-{'x' * 1000}") for i in range(300))   # names, no radius
+    memo.measure(unknown)
+    assert len(memo._kept) == 3 and memo.misses == 6 and memo._bytes <= RadiusMemo.MAX_ENTRY_BYTES * 3
+    monkeypatch.setattr(RadiusMemo, "ENTRIES", 4096)
+    monkeypatch.setattr(RadiusMemo, "BUDGET_BYTES", 20_000)
+    for cost in range(100):                                          # distinct keys, one radius
+        memo.measure((Operation(Verb.RESTART, IDS[0], cost_per_month=float(cost)),))
+    assert memo._bytes <= 20_000 and len(memo._kept) < 100
+
+
+def test_a_replaced_fleet_gets_its_own_memo(engine):
+    from dataclasses import replace
+    from blastwall.loaders.inventory import load_inventory
+    other = replace(engine, fleet=load_inventory(SAMPLE_FLEET))
+    op = (Operation(Verb.DELETE, "env/prod-cn"),)
+    engine.decide(Proposal("bot", "alice", "", op), now=T0)
+    assert other.decide(Proposal("bot", "alice", "", op), now=T0).impact == engine.decide(
+        Proposal("bot", "alice", "", op), now=T0).impact
+    assert other.radii is not engine.radii and other.radii.fleet is other.fleet
 
 
 def test_kept_arrays_are_read_only(engine):

@@ -44,18 +44,18 @@ class RadiusMemo:
     """Blast radii already measured on one fleet, by exact operations (every Operation field),
     most recently used kept.  Agents repeat themselves (the same restart, the same read), and the
     radius is a pure function of the fleet and the operations: measuring was half a decision.
-    Policy, clock, kill switches and limits are still evaluated for every proposal.  Large radii
-    are not kept (memory), and kept arrays are read-only.  BLASTWALL_RADIUS_MEMO=0 keeps none
-    (benchmarks of cold decisions)."""
+    Policy, clock, kill switches and limits are still evaluated for every proposal.  Bounded by
+    entries and by bytes (key, arrays and unknown target names, counted whole); kept arrays are
+    read-only.  BLASTWALL_RADIUS_MEMO=0 keeps none (benchmarks of cold decisions)."""
 
     ENTRIES = int(os.environ.get("BLASTWALL_RADIUS_MEMO", "4096"))
-    MAX_TOUCHED = 10_000              # a larger radius is not kept
-    BUDGET = 1_000_000                # resources touched, summed over what is kept (~40 MB of arrays at most)
+    MAX_ENTRY_BYTES = 256 * 1024      # a larger measurement is not kept
+    BUDGET_BYTES = 64 * 2**20         # all that is kept, together
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self._kept: OrderedDict[bytes, tuple[BlastRadius, Impact]] = OrderedDict()
-        self._size = 0
+        self._kept: OrderedDict[bytes, tuple[BlastRadius, Impact, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -66,18 +66,26 @@ class RadiusMemo:
             if found is not None:
                 self._kept.move_to_end(key)
                 self.hits += 1
-                return found
+                return found[0], found[1]
             self.misses += 1
-        measured = measure(self.fleet, operations)
-        if self.ENTRIES > 0 and measured[0].touched.size <= self.MAX_TOUCHED:
-            _freeze(measured[0])
+        radius, impact = measure(self.fleet, operations)
+        cost = len(key) + _footprint(radius, impact)
+        if self.ENTRIES > 0 and cost <= self.MAX_ENTRY_BYTES:
+            _freeze(radius)
             with self._lock:
                 if key not in self._kept:
-                    self._kept[key] = measured
-                    self._size += measured[0].touched.size
-                while self._kept and (len(self._kept) > self.ENTRIES or self._size > self.BUDGET):
-                    self._size -= self._kept.popitem(last=False)[1][0].touched.size
-        return measured
+                    self._kept[key] = (radius, impact, cost)
+                    self._bytes += cost
+                while self._kept and (len(self._kept) > self.ENTRIES or self._bytes > self.BUDGET_BYTES):
+                    self._bytes -= self._kept.popitem(last=False)[1][2]
+        return radius, impact
+
+
+def _footprint(radius: BlastRadius, impact: Impact) -> int:
+    arrays = [getattr(radius, f.name) for f in fields(radius)] + list(radius.resolved.by_verb.values())
+    names = [*radius.resolved.unknown, *impact.targets, *impact.environments, *impact.regions]
+    return (sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) + sum(len(n) + 50 for n in names)
+            + 1024)                                    # objects around them
 
 
 def operations_key(operations) -> bytes:
@@ -119,6 +127,8 @@ class Engine:
         if not isinstance(proposal, Proposal):
             proposal = parse_proposal(proposal, files)
         ctx = Context(now=now or datetime.now(timezone.utc), kill_switch=kill_switch)
+        if self.radii.fleet is not self.fleet:             # dataclasses.replace(engine, fleet=...)
+            self.radii = RadiusMemo(self.fleet)
         return decide(self.fleet, self.policy, proposal, ctx, self.radii.measure(proposal.operations))
 
     def blast_radius(self, proposal: Proposal) -> BlastRadius:
