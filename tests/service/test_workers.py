@@ -2,6 +2,8 @@
 committed by the parent's writer), metrics added up."""
 import os
 import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +14,8 @@ from blastwall.audit.chain import verify
 from blastwall.audit.export import iter_records
 from blastwall.store.base import open_store
 from tests.service.conftest import auth
-from tests.service.procs import Service
+from tests.conftest import SAMPLE_FLEET
+from tests.service.procs import SERVE, Service, write_principals
 
 ROUTINE = {"intent": "restart", "operations": [{"verb": "restart", "target": "deploy/dev-us-east-1/web"}]}
 
@@ -77,3 +80,16 @@ def test_workers_stop_when_the_parent_is_killed(tmp_path):
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "orphaned workers kept serving"
+
+
+def test_a_second_service_on_the_same_port_fails_instead_of_sharing_it(tmp_path):
+    """SO_REUSEPORT would let it join the first one's port group and take a share of its agents."""
+    first = Service(tmp_path, f"sqlite:///{tmp_path / 'a.db'}", extra_args=("--workers", "2")).wait_ready()
+    try:
+        args = [sys.executable, "-c", SERVE, "serve", "--inventory", str(SAMPLE_FLEET),
+                "--principals", str(write_principals(tmp_path / "other.yaml")), "--db", f"sqlite:///{tmp_path / 'b.db'}",
+                "--port", str(first.port), "--workers", "2"]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "in use" in (proc.stderr + proc.stdout).lower()
+    finally:
+        first.kill(15)

@@ -44,14 +44,20 @@ def _listeners(n: int, host: str, port: int) -> list[socket.socket]:
     """``n`` listening sockets on one port (the first picks it when ``port`` is 0)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         return [listen(host, port)] * n                # one shared socket where the kernel cannot spread
+    if port:
+        listen(host, port).close()                     # taken (another service)? fail as a plain bind would,
+                                                       # rather than silently share its connections
     first = listen(host, port, shared=True)
     return [first] + [listen(host, first.getsockname()[1], shared=True) for _ in range(n - 1)]
+
+
+PARENT_ENV = "BLASTWALL_WORKERS_PARENT"
 
 
 def die_with_parent() -> None:
     """In a worker: stop (SIGTERM) when the parent dies, even by SIGKILL, instead of serving on as
     an orphan (Linux; elsewhere the parent's normal stop is all there is)."""
-    parent = os.getppid()
+    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
@@ -76,7 +82,7 @@ class Workers:
         """``store``: the parent's store; its writer commits the workers' proposals (store/remote.py)."""
         self.socks = _listeners(n, host, port)
         self.metrics_dir = tempfile.mkdtemp(prefix="blastwall-metrics-")
-        env = {**os.environ, MULTIPROC_ENV: self.metrics_dir}
+        env = {**os.environ, MULTIPROC_ENV: self.metrics_dir, PARENT_ENV: str(os.getpid())}
         self.writer = _writer_server(store, self.metrics_dir)
         if self.writer is not None:
             serve_args = [*serve_args, "--writer-socket", self.writer.path]
