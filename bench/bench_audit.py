@@ -28,9 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from blastwall.audit.chain import verify  # noqa: E402
-from blastwall.audit.export import iter_records  # noqa: E402
+from benchlib import fsync_times, save_run, verified_records  # noqa: E402
 from blastwall.store.base import Store  # noqa: E402
 from blastwall.store.sqlite import SqliteStore  # noqa: E402
 
@@ -70,10 +70,9 @@ def run(store: Store, threads: int, appends: int) -> dict:
 
 
 def check_chain(store: Store, expected: int) -> None:
-    records = list(iter_records(store))
-    result = verify(records, head=store.audit_head())
-    if not result.ok or len(records) != expected:
-        raise SystemExit(f"chain check failed: {len(records)} records (expected {expected}): {result.problems[:3]}")
+    found = verified_records(store)
+    if found != expected:
+        raise SystemExit(f"chain check failed: {found} records (expected {expected})")
 
 
 def median_run(open_store, threads: int, appends: int, runs: int) -> dict:
@@ -113,19 +112,7 @@ def pg_opener(url_for, max_batch: int):
 
 
 def fsync_ms(directory: Path) -> float:
-    path = directory / "fsync.probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    times = []
-    try:
-        for _ in range(50):
-            os.pwrite(fd, b"x" * 4096, 0)
-            t = time.perf_counter()
-            os.fdatasync(fd)
-            times.append(time.perf_counter() - t)
-    finally:
-        os.close(fd)
-        path.unlink()
-    return statistics.median(times) * 1e3
+    return statistics.median(fsync_times(directory, 50)) * 1e3
 
 
 def row(name: str, r: dict) -> str:
@@ -211,21 +198,12 @@ def main() -> None:
         f"{args.runs} run(s); the chain is verified after every run.  Latency is per `transact` call.", "",
         *[f"- {s}" for s in summary], "",
     ]
-    save(Path(args.out), "\n".join(head + [ln.replace("## ", "### ", 1) for ln in lines]))
+    save_run(Path(args.out), TITLE, "\n".join(head + [ln.replace("## ", "### ", 1) for ln in lines]))
     print("\n".join(summary))
     print(f"wrote {args.out}")
 
 
 TITLE = "# Audit append throughput (bench/bench_audit.py)"
-RUN_MARK = "<!-- run -->"
-KEEP_RUNS = 6
-
-
-def save(path: Path, run_text: str) -> None:
-    """Newest run first; earlier runs are kept below it (the disk's fsync latency varies from run to run)."""
-    old = path.read_text().split(RUN_MARK)[1:] if path.exists() else []
-    runs = [run_text.strip() + "\n"] + [r.strip() + "\n" for r in old][:KEEP_RUNS - 1]
-    path.write_text(TITLE + "\n\n" + "".join(f"{RUN_MARK}\n{r}\n" for r in runs))
 
 
 def start_pg(url: str | None):

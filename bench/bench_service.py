@@ -44,7 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from benchlib import fdatasync_once, fsync_times, save_run, verified_records  # noqa: E402
 from blastwall.engine import Engine  # noqa: E402
 from blastwall.service.principals import hash_token  # noqa: E402
 
@@ -148,7 +150,7 @@ def bench_gateway(tmp: Path, policy: Path, agents: list[str], seconds: float) ->
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     lat = [x for xs in lats for x in xs]
     batches = store.batches - batches0
-    records = check_chain(store)
+    records = verified_records(store)
     store.close()
     return summarise("gateway", f"Gateway.propose + durable audit, {len(agents)} threads", len(lat), elapsed, lat,
                      batches=batches, records=records, cpu_ms=cpu / max(1, len(lat)) * 1e3)
@@ -359,10 +361,7 @@ class FsyncProbe:
         fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             while not self._stop.wait(0.02):
-                os.pwrite(fd, b"x" * 4096, 0)
-                t = time.perf_counter()
-                os.fdatasync(fd)
-                self.times.append(time.perf_counter() - t)
+                self.times.append(fdatasync_once(fd))
         finally:
             os.close(fd)
 
@@ -383,21 +382,11 @@ def _uvloop():
 
 
 # checks and summaries ----------------------------------------------------------------------------
-def check_chain(store) -> int:
-    from blastwall.audit.chain import verify
-    from blastwall.audit.export import iter_records
-    records = list(iter_records(store))
-    result = verify(records, head=store.audit_head())
-    if not result.ok:
-        raise SystemExit(f"audit chain broken after the run: {result.problems[:3]}")
-    return len(records)
-
-
 def check_chain_file(db: Path) -> int:
     from blastwall.store.base import open_store
     store = open_store(f"sqlite:///{db}")
     try:
-        return check_chain(store)
+        return verified_records(store)
     finally:
         store.close()
 
@@ -542,39 +531,17 @@ def report(args, results: list[dict], load0: float) -> None:
         "- The load generator (one asyncio process) runs on the same 2 cores: its share is in the table.", "",
         *table(results, engine), "", *notes(results), "",
     ]
-    save(Path(args.out), "\n".join(lines))
+    save_run(Path(args.out), TITLE, "\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {args.out}")
 
 
 TITLE = "# Decisions per second over HTTP (bench/bench_service.py)"
-RUN_MARK = "<!-- run -->"
-KEEP_RUNS = 6
-
-
-def save(path: Path, run_text: str) -> None:
-    """Newest run first, earlier runs below it; the notes above the first run are kept as written."""
-    parts = path.read_text().split(RUN_MARK) if path.exists() else [TITLE + "\n"]
-    head, old = parts[0].strip() + "\n", parts[1:]
-    runs = [run_text.strip() + "\n"] + [r.strip() + "\n" for r in old][:KEEP_RUNS - 1]
-    path.write_text(head + "\n" + "".join(f"{RUN_MARK}\n{r}\n" for r in runs))
 
 
 def fsync_probe(directory: Path, n: int = 100) -> tuple[float, float]:
-    """(median, p99) ms of fdatasync after a 4 KiB overwrite: what one durable commit waits for here."""
-    path = directory / "fsync.probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    times = []
-    try:
-        for _ in range(n):
-            os.pwrite(fd, b"x" * 4096, 0)
-            t = time.perf_counter()
-            os.fdatasync(fd)
-            times.append(time.perf_counter() - t)
-    finally:
-        os.close(fd)
-        path.unlink()
-    times.sort()
+    """(median, p99) ms of fdatasync at rest: what one durable commit waits for here."""
+    times = fsync_times(directory, n)
     return times[n // 2] * 1e3, times[int(n * 0.99)] * 1e3
 
 
