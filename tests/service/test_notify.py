@@ -282,10 +282,15 @@ def test_close_interrupts_backoff_and_stops_workers(receivers, notifiers):
     assert all(not c.thread.is_alive() for c in notifier.channels)
 
 
-def test_notifier_calls_never_raise(notifiers, receivers):
-    notifier = notifiers(slack(receivers()))
+def test_notifier_calls_never_raise(notifiers, receivers, caplog):
+    r = receivers()
+    notifier = notifiers(slack(r))
     notifier.approval_requested({"nonsense": True}, object(), object(), None)      # logged, not raised
     notifier.kill_switch_changed({}, "bob", "x")
+    assert [rec.message for rec in caplog.records].count("could not queue the approval notification") == 1
+    assert all(c.thread.is_alive() for c in notifier.channels)                     # and it still delivers
+    notifier.kill_switch_changed({"scope": "global", "engaged": True, "grants_voided": 0}, "bob", "x")
+    assert r.wait_for(1)
 
 
 # ---- configuration and `blastwall serve --notify` ---------------------------------------------

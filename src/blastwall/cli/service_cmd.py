@@ -1,7 +1,6 @@
 """`blastwall serve`, and the human-facing clients: approvals, kill-switch, principals."""
 from __future__ import annotations
 
-import gc
 import json
 import os
 import signal
@@ -76,12 +75,9 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
         notifier.close(drain=5.0)
 
 
-def settle_heap() -> None:
-    """Move everything alive now (the loaded fleet, policy, app) out of the collector's sight: a
-    full collection over it took ~45 ms per run, a pause every request queued behind it waited
-    out (the p99)."""
-    gc.collect()
-    gc.freeze()
+def _settle_heap() -> None:
+    from blastwall.service.gateway import settle_heap
+    settle_heap()
 
 
 def _run_http(app, host: str, port: int, listen_fd: int | None) -> None:
@@ -89,7 +85,7 @@ def _run_http(app, host: str, port: int, listen_fd: int | None) -> None:
     # no proxy-header rewriting: nothing here reads the client address, and it is one more layer per request
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                            proxy_headers=False))
-    settle_heap()
+    _settle_heap()
     server.run(sockets=[socket.socket(fileno=listen_fd)] if listen_fd is not None else None)
 
 
@@ -103,7 +99,7 @@ def _serve_workers(n: int, host: str, port: int, worker_args: list[str], db: str
     console(stderr=True).print(f"blastwall serving on http://{host}:{port} with {n} worker processes "
                                f"(store {store.backend}); SIGHUP reloads them all")
     checkpoints = _checkpoints(store, *checkpointing)
-    settle_heap()
+    _settle_heap()
     try:
         code = workers.run()
     finally:

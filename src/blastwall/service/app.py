@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from blastwall.audit.checkpoint import Checkpoint
 from blastwall.errors import BlastwallError
-from blastwall.service.errors import Forbidden, NotFound
+from blastwall.service.errors import BodyTooLarge, Forbidden, NotFound
 from blastwall.service.gateway import Gateway
 from blastwall.store.base import StoreError
 
@@ -55,7 +55,7 @@ class ProposalFastPath:
     async def _propose(self, scope, receive) -> Response | bytes:
         try:
             headers = dict(scope["headers"])
-            body = await _read_body(receive, headers.get(b"content-length"))
+            body = await _read_body(receive, headers)
             token = _token(headers.get(b"authorization", b"").decode("latin-1") or None)
             agent = await self.gateway.authenticate_async(token, "propose")
             result = await self.gateway.propose_async(agent, _json_body(body), emergency=_emergency(scope))
@@ -63,12 +63,22 @@ class ProposalFastPath:
         except BlastwallError as exc:
             return _blastwall_error(exc)
         except Exception as exc:  # noqa: BLE001  fail closed, in the one error shape
-            return _error(500, "internal", f"{type(exc).__name__}: nothing was allowed")
+            return _internal(exc)
 
 
-async def _read_body(receive, declared: bytes | None) -> bytes:
+def _internal(exc: Exception) -> JSONResponse:
+    """An unexpected failure: this answer allows nothing (whether the proposal was recorded is unknown)."""
+    return _error(500, "internal", f"{type(exc).__name__}: internal error; this answer allows nothing")
+
+
+def _check_declared_size(headers: dict) -> None:
+    declared = headers.get(b"content-length")
     if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise BodyTooLarge()
+        raise BodyTooLarge(MAX_BODY)
+
+
+async def _read_body(receive, headers: dict) -> bytes:
+    _check_declared_size(headers)
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -77,17 +87,10 @@ async def _read_body(receive, declared: bytes | None) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise BodyTooLarge()
+            raise BodyTooLarge(MAX_BODY)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-class BodyTooLarge(BlastwallError):
-    code, status = "too_large", 413
-
-    def __init__(self) -> None:
-        super().__init__(f"request body over {MAX_BODY} bytes")
 
 
 def _emergency(scope) -> bool:
@@ -103,10 +106,6 @@ def _emergency(scope) -> bool:
 TRUE, FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 
 
-def _json_response(result: dict) -> Response:
-    return Response(orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
-
-
 class BodyLimit:
     """Refuse a declared body over MAX_BODY (plain ASGI: no per-request task, unlike @app.middleware)."""
 
@@ -115,9 +114,10 @@ class BodyLimit:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            size = dict(scope["headers"]).get(b"content-length")
-            if size and (not size.isdigit() or int(size) > MAX_BODY):
-                await _error(413, "too_large", f"request body over {MAX_BODY} bytes")(scope, receive, send)
+            try:
+                _check_declared_size(dict(scope["headers"]))
+            except BodyTooLarge as exc:
+                await _blastwall_error(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -131,7 +131,7 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception):
-        return _error(500, "internal", f"{type(exc).__name__}: nothing was allowed")
+        return _internal(exc)
 
 
 def _blastwall_error(exc: BlastwallError) -> JSONResponse:
@@ -164,11 +164,9 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
         return Response(body, media_type="text/plain; version=0.0.4")
 
     @app.post("/v1/proposals", openapi_extra=PROPOSAL_BODY)
-    async def propose(request: Request, emergency: bool = Query(False),
-                      authorization: str | None = Header(None)) -> Response:
+    async def propose(emergency: bool = Query(False), authorization: str | None = Header(None)) -> Response:
         """Decide, record (durably, with its audit records) and return the decision."""
-        agent = await gw.authenticate_async(_token(authorization), "propose")
-        return _json_response(await gw.propose_async(agent, _json_body(await request.body()), emergency=emergency))
+        raise RuntimeError("POST /v1/proposals is answered by ProposalFastPath; this route documents it")
 
     @app.get("/v1/proposals")
     def proposals(status: str | None = None, agent: str | None = None, limit: int = Query(100, le=1000),

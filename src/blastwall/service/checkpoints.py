@@ -61,7 +61,10 @@ class CheckpointThread:
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll):
-            self.tick()
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001  a bug must not end checkpointing unnoticed
+                self._problem(f"checkpoint not made: {type(exc).__name__}: {exc}")
 
     def tick(self) -> Checkpoint | None:
         """One attempt; problems are reported (once while they last) and retried next time."""

@@ -20,3 +20,10 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     code, status = "conflict", 409
+
+
+class BodyTooLarge(ServiceError):
+    code, status = "too_large", 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")

@@ -367,7 +367,7 @@ class _Channel:
 class NullNotifier:
     """The default: notifies no one."""
 
-    def approval_requested(self, ids: Mapping, proposal: Any, decision: Any, expires_at: datetime) -> None:
+    def approval_requested(self, ids: Mapping, proposal: Any, decision: Mapping, expires_at: datetime) -> None:
         pass
 
     def kill_switch_changed(self, result: Mapping, by: str, reason: str) -> None:
@@ -385,9 +385,10 @@ class Notifier(NullNotifier):
         self.channels = [_Channel(hook, config, self.stats, self._stop) for hook in config.webhooks]
 
     # ---- called by the Gateway after the commit: never block, never raise ----------
-    def approval_requested(self, ids: Mapping, proposal: Any, decision: Any, expires_at: datetime) -> None:
+    def approval_requested(self, ids: Mapping, proposal: Any, decision: Mapping, expires_at: datetime) -> None:
+        """``decision``: the decision document (Decision.to_dict())."""
         try:
-            self.publish(approval_event(ids, proposal.agent, proposal.operator, decision.to_dict(),
+            self.publish(approval_event(ids, proposal.agent, proposal.operator, decision,
                                         expires_at.isoformat(), self.config.public_url))
         except Exception:  # noqa: BLE001
             log.exception("could not queue the approval notification")
