@@ -357,3 +357,23 @@ def test_regenerated_fixtures_give_the_same_operations(tmp_path):
         fresh_state = json.loads((tmp_path / f"{name}.state.json").read_text())
         assert import_terraform_state(fresh_state) == \
             import_terraform_state(load(f"{name}.state.json")), name
+
+
+def test_provisioners_and_external_programs_are_opaque_and_destructive(sample_fleet):
+    """A plan that only creates a null_resource can still run any command (local-exec)."""
+    from blastwall.core.decide import Context, decide
+    from blastwall.core.model import Proposal
+    from blastwall.loaders.policy import load_policy
+    from tests.conftest import T0
+    plan = plan_with(change("null_resource.cleanup", "create", type="null_resource"), configuration={"root_module": {
+        "resources": [{"address": "null_resource.cleanup", "mode": "managed", "type": "null_resource",
+                       "provisioners": [{"type": "local-exec", "expressions": {"command": {
+                           "constant_value": "kubectl delete ns payments --context prod-cn-north-1"}}}]}],
+        "module_calls": {"ops": {"module": {"resources": [
+            {"address": "data.external.token", "mode": "data", "type": "external"}]}}}}})
+    ops = interpret_plan(plan)
+    risky = [op for op in ops if op.verb is Verb.EXEC]
+    assert len(risky) == 2 and all(op.destructive for op in risky)
+    assert "local-exec" in risky[0].note and "module.ops.data.external.token" in risky[1].note
+    decision = decide(sample_fleet, load_policy(None), Proposal("bot", "alice", "", tuple(ops)), Context(T0))
+    assert decision.effect.value != "allow"

@@ -22,6 +22,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from blastwall.core.interpret.terraform_plan import interpret_plan
 from blastwall.errors import ProposalError
 from blastwall.integrations.executor import Outcome, Runner, check_argv
 from blastwall.integrations.guard import Go, Guard, Stop, authorize
@@ -204,7 +205,7 @@ def _same_plan(runner: Runner, plan: dict, binary: Path) -> None:
     if not isinstance(actual, dict):
         why = shown.error or f"terraform show -json exited {shown.exit_code}"
         raise ProposalError(f"cannot read the saved plan to check it ({why})", source=str(binary))
-    if _changes(actual) != _changes(plan):
+    if _changes(actual) != _changes(plan) or interpret_plan(actual) != interpret_plan(plan):
         raise ProposalError("the saved plan's changes differ from the plan JSON given", source=str(binary))
 
 

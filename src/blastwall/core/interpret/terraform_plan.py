@@ -51,6 +51,7 @@ def interpret_plan(plan: Mapping[str, Any]) -> list[Operation]:
         if operation is not None:
             operations.append(operation)
     operations.extend(_action_invocations(plan))
+    operations.extend(_provisioners(plan))
     if _errored(plan):
         operations.append(opaque("terraform plan errored: it is incomplete, "
                                  "its full effect cannot be known"))
@@ -108,6 +109,32 @@ def _action_invocations(plan: Mapping[str, Any]) -> list[Operation]:
 
 
 # -- one resource change ------------------------------------------------------------
+
+def _provisioners(plan: Mapping[str, Any]) -> list[Operation]:
+    """Provisioners (local-exec, remote-exec, file) and `external` data sources run commands the
+    plan's resource changes do not show: each is an opaque, destructive operation."""
+    config = plan.get("configuration")
+    found: list[Operation] = []
+    module = config.get("root_module") if isinstance(config, Mapping) else None
+    pending = [("", module)]
+    while pending:
+        prefix, module = pending.pop()
+        if not isinstance(module, Mapping):
+            continue
+        for resource in module.get("resources") or ():
+            if not isinstance(resource, Mapping):
+                continue
+            address = prefix + str(resource.get("address", "?"))
+            kinds = sorted({str(p.get("type", "?")) for p in resource.get("provisioners") or () if isinstance(p, Mapping)})
+            if resource.get("provisioners"):
+                found.append(opaque(f"{address} runs {', '.join(kinds) or 'a'} provisioner(s)", destructive=True))
+            if resource.get("mode") == "data" and resource.get("type") == "external":
+                found.append(opaque(f"{address} runs an external program", destructive=True))
+        for name, call in (module.get("module_calls") or {}).items() if isinstance(module.get("module_calls"), Mapping) else ():
+            if isinstance(call, Mapping):
+                pending.append((f"{prefix}module.{name}.", call.get("module")))
+    return found
+
 
 def _operation_for_change(entry: Any, field: str) -> Operation | None:
     if not isinstance(entry, Mapping):
