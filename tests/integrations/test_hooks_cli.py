@@ -205,3 +205,16 @@ def test_a_server_bound_mapping_does_not_cover_other_servers():
     assert run_hook("kiro", payload("kiro-mcp-mapped-read.json"), *bound).exit_code == 2
     own = ["--inventory", str(FLEET), "--mapping", f"kubernetes={MAPPING}"]
     assert run_hook("kiro", payload("kiro-mcp-mapped-read.json"), *own).exit_code == 0
+
+
+@pytest.mark.parametrize("tool_input", [
+    {"service_name": "ec2 terminate-instances --instance-ids i-1 #", "operation_name": "describe-instances"},
+    {"service_name": "ec2", "operation_name": "--debug"},
+    {"service_name": "ec2", "operation_name": "describe-instances", "region": "us-east-1 --no-verify-ssl"},
+    {"service_name": "ec2", "operation_name": "describe-instances", "parameters": {"a b": "x"}},
+    {"service_name": "ec2", "operation_name": "describe-instances", "parameters": ["not", "an", "object"]},
+])
+def test_use_aws_names_cannot_smuggle_words_into_the_judged_argv(tool_input):
+    doc = {"hook_event_name": "preToolUse", "cwd": "/tmp", "tool_name": "use_aws", "tool_input": tool_input}
+    run = run_hook("kiro", json.dumps(doc).encode())
+    assert run.exit_code == 2 and run.stdout == ""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -250,11 +251,28 @@ def _aws(call: ToolCall, dialect: Dialect) -> Judged:
     service, operation = args.get("service_name"), args.get("operation_name")
     if not isinstance(service, str) or not isinstance(operation, str):
         raise HookFailure(f"{call.tool} call without service_name and operation_name")
-    argv = ["aws", service, operation]
+    argv = ["aws", _aws_word(service, "service_name"), _aws_word(operation, "operation_name")]
     for flag, key in (("--region", "region"), ("--profile", "profile_name")):
         if isinstance(args.get(key), str) and args[key]:
-            argv += [flag, args[key]]
+            argv += [flag, _aws_word(args[key], key)]
+    parameters = args.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise HookFailure(f"{call.tool} parameters must be an object")
+    for name, value in parameters.items():                  # judged too: they say which resources
+        argv += ["--" + _aws_word(str(name), f"parameters.{name}").replace("_", "-"),
+                 value if isinstance(value, str) else json.dumps(value, sort_keys=True)]
     return Judged({"intent": _intent(call, dialect, "label"), "argv": argv}, shown=_short(" ".join(argv)))
+
+
+_AWS_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _aws_word(value: str, field: str) -> str:
+    """A service, operation, region, profile or parameter name: one plain word, never an option
+    or several words smuggled into the argv."""
+    if not _AWS_WORD.fullmatch(value):
+        raise HookFailure(f"use_aws {field} {value!r} is not a plain name")
+    return value
 
 
 def _mcp(call: ToolCall, server_tool: tuple[str, str], settings: HookSettings) -> Judged:
