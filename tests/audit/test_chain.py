@@ -287,3 +287,12 @@ def test_values_encoded_once_embed_to_the_same_canonical_text(fields):
     mixed = {k: (Canonical.of(v) if wrap else v) for k, (v, wrap) in fields.items()}
     assert canonical_text(mixed) == canonical_text(plain)
     assert json.loads(canonical_text(mixed)) == json.loads(json.dumps(plain))
+
+
+def test_a_pre_encoded_value_below_the_top_level_is_refused_not_quoted():
+    from blastwall.audit.chain import Canonical, canonical_text
+    with pytest.raises(TypeError):
+        canonical_text({"a": {"b": Canonical.of({"x": 1})}})
+    with pytest.raises(TypeError):
+        canonical_text({"a": [Canonical.of(1)]})
+    assert canonical_text(Canonical.of({"x": 1})) == '{"x":1}'

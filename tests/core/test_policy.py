@@ -270,16 +270,17 @@ def facts_for(draw, recommended):
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_batched_evaluation_matches_rule_by_rule(recommended, data):
-    from blastwall.core.policy.rules import _holds
+    from blastwall.core.policy.rules import _each, _holds
     facts = data.draw(facts_for(recommended))
     full = {**facts, **{f"params.{k}": v for k, v in recommended.params.items()}}
-    outcome = recommended.evaluate(facts)
     activation = recommended.env.Activation(full)
     one_by_one = {r.name for r in recommended.rules if _holds(r, activation)[0]}
-    fired = {r.rule for r in outcome.reasons} - {"default"}
-    shown_effects = {r.effect for r in outcome.reasons}
-    expected = {r.name for r in recommended.rules if r.name in one_by_one and r.effect in shown_effects}
-    assert fired == expected
+    batched = {r.name for r, ok, detail in _each(recommended.rules, recommended.batches, activation) if ok}
+    assert all(program is not None for _, _, program in recommended.batches)
+    assert batched == one_by_one                                     # every rule, whatever its effect
+    held = [r for r in recommended.rules if r.name in one_by_one]
+    strongest = max((r.effect for r in held), key=lambda e: e.severity, default=recommended.default)
+    assert recommended.evaluate(facts).effect is strongest
 
 
 def test_more_rules_than_one_batch_and_an_erring_rule_name_themselves(sample_fleet):

@@ -33,9 +33,12 @@ _C_ENC = c_make_encoder(None, _refuse, encode_basestring, None, ":", ",", True, 
     if c_make_encoder else None
 
 
-class Canonical(str):
-    """A value already in canonical JSON text (``Canonical.of(value)``): encoded once, then
-    embedded as is wherever it appears, in a stored column or inside an audit payload."""
+@dataclass(frozen=True)
+class Canonical:
+    """A value already in canonical JSON text (``Canonical.of(value)``), encoded once and then
+    embedded as is: as a whole stored column, or as a value of a top-level payload object.  Not
+    a str, so anywhere deeper the encoder refuses it rather than quoting it."""
+    text: str
 
     @classmethod
     def of(cls, value) -> "Canonical":
@@ -45,7 +48,7 @@ class Canonical(str):
 def canonical_text(obj) -> str:
     """Sorted keys, no spaces, non-ASCII kept as is; NaN/Infinity refused."""
     if type(obj) is Canonical:
-        return str.__str__(obj)
+        return obj.text
     if type(obj) is dict and any(type(v) is Canonical for v in obj.values()):
         return _object(obj)
     if _C_ENC is None or isinstance(obj, str):

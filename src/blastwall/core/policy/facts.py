@@ -56,9 +56,10 @@ def cel_variables(declared: Mapping[str, str]) -> dict[str, Any]:
     return {name: _CEL_TYPES[kind] for name, kind in declared.items()}
 
 
-def check_activation(declared: Mapping[str, str], facts: Mapping[str, Any]) -> list[str]:
-    """Problems with ``facts`` against the declarations: missing, extra or mistyped."""
-    if len(facts) == len(declared) and _exact(_by_kind(declared), facts):
+def check_activation(declared: Mapping[str, str], facts: Mapping[str, Any], groups: tuple | None = None) -> list[str]:
+    """Problems with ``facts`` against the declarations: missing, extra or mistyped.
+    ``groups``: ``fact_groups(declared)``, if already made."""
+    if len(facts) == len(declared) and _exact(groups or fact_groups(declared), facts):
         return []                                       # the usual case, checked by exact types
     problems = [f"missing fact '{k}'" for k in declared if k not in facts]
     problems += [f"undeclared fact '{k}'" for k in facts if k not in declared]
@@ -68,19 +69,10 @@ def check_activation(declared: Mapping[str, str], facts: Mapping[str, Any]) -> l
     return problems
 
 
-_EXACT = {"string": str, "int": int, "double": float, "bool": bool, "timestamp": datetime, STR_LIST: list}
-_GROUPS: dict[int, tuple[Mapping[str, str], tuple]] = {}
-
-
-def _by_kind(declared: Mapping[str, str]) -> tuple:
-    """(exact type, names) per declared kind; remembered per declarations object."""
-    hit = _GROUPS.get(id(declared))
-    if hit is None or hit[0] is not declared:
-        kinds = sorted(set(declared.values()))
-        hit = declared, tuple((kind, _EXACT[kind], tuple(n for n, k in declared.items() if k == kind))
-                              for kind in kinds)
-        _GROUPS[id(declared)] = hit
-    return hit[1]
+def fact_groups(declared: Mapping[str, str]) -> tuple:
+    """(kind, exact type, names) per declared kind: made once per policy, for check_activation."""
+    return tuple((kind, _PY_TYPES[kind], tuple(n for n, k in declared.items() if k == kind))
+                 for kind in sorted(set(declared.values())))
 
 
 def _exact(groups: tuple, facts: Mapping[str, Any]) -> bool:

@@ -13,7 +13,7 @@ from blastwall.core.graph import SELECTOR_FIELDS
 from blastwall.core.limits import Limit, parse_limits
 from blastwall.core.model import Effect, Reason
 from blastwall.core.policy.calendar import Freeze, Window, parse_freeze, parse_window
-from blastwall.core.policy.facts import FACTS, cel_variables, check_activation, param_type
+from blastwall.core.policy.facts import FACTS, cel_variables, check_activation, fact_groups, param_type
 from blastwall.core.policy.template import parse, placeholders, render_parts
 from blastwall.errors import PolicyError
 
@@ -56,6 +56,7 @@ class Policy:
     env: Any = None                   # the CEL environment the rules were compiled in
     batches: tuple[tuple[int, int, Any], ...] = ()   # (start, end, program or None): rules[start:end] at once
     needed: tuple[str, ...] | None = None   # the facts some rule reads (None: all)
+    fact_groups: tuple = ()                   # facts.fact_groups(declared)
 
     @property
     def production_envs(self) -> list[str]:
@@ -63,7 +64,7 @@ class Policy:
 
     def evaluate(self, facts: Mapping[str, Any]) -> Outcome:
         full = {**facts, **{f"params.{k}": v for k, v in self.params.items()}}
-        problems = check_activation(self.declared, full)
+        problems = check_activation(self.declared, full, self.fact_groups)
         if problems:
             return _failed("policy-input", "; ".join(problems[:3]))
         return self._run(full)
@@ -157,7 +158,7 @@ def compile_policy(doc: Mapping[str, Any] | None, builtin: Mapping[str, Any]) ->
     limits = parse_limits(doc["limits"] if "limits" in doc else base.get("limits"))
     revision = _revision(doc, builtin)
     return Policy(rules, params, declared, default, freezes, windows, revision, limits, env, _batch(env, rules),
-                  _needed(declared, rules))
+                  _needed(declared, rules), fact_groups(declared))
 
 
 def _needed(declared: Mapping[str, str], rules: tuple[Rule, ...]) -> tuple[str, ...]:

@@ -11,10 +11,6 @@ def placeholders(template: str) -> list[str]:
     return [m.group(1) for m in _PLACEHOLDER.finditer(template)]
 
 
-def render(template: str, facts: Mapping[str, Any]) -> str:
-    return render_parts(parse(template), facts)
-
-
 def parse(template: str) -> tuple:
     """Literal text and (name, spec) placeholders, alternating: a template split once, rendered often."""
     pieces = _PLACEHOLDER.split(template)          # text, name, spec, text, name, spec, ..., text
