@@ -1,22 +1,20 @@
 """The library entry point: load inputs once, decide many proposals."""
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
-from blastwall.core.decide import Context, decide, measure
+from blastwall.core.decide import Context, decide, measure, operations_key
 from blastwall.core.graph import Fleet
 from blastwall.core.impact import BlastRadius, blast_radius, resolve
-from blastwall.core.model import Decision, Impact, Operation, Proposal
+from blastwall.core.model import Decision, Impact, Proposal
 from blastwall.core.policy import Policy
 from blastwall.core.proposal import parse_proposal
 from blastwall.loaders.inventory import load_inventory
@@ -69,8 +67,8 @@ class RadiusMemo:
                 return found[0], found[1]
             self.misses += 1
         radius, impact = measure(self.fleet, operations)
-        cost = len(key) + _footprint(radius, impact)
-        if self.ENTRIES > 0 and cost <= self.MAX_ENTRY_BYTES:
+        cost = _footprint(radius, impact, len(key), self.MAX_ENTRY_BYTES) if self.ENTRIES > 0 else None
+        if cost is not None:
             _freeze(radius)
             with self._lock:
                 if key not in self._kept:
@@ -81,19 +79,15 @@ class RadiusMemo:
         return radius, impact
 
 
-def _footprint(radius: BlastRadius, impact: Impact) -> int:
+def _footprint(radius: BlastRadius, impact: Impact, key_bytes: int, limit: int) -> int | None:
+    """Bytes kept for one entry (key, arrays, names, ~1 KiB of objects), or None once over ``limit``."""
     arrays = [getattr(radius, f.name) for f in fields(radius)] + list(radius.resolved.by_verb.values())
-    names = [*radius.resolved.unknown, *impact.targets, *impact.environments, *impact.regions]
-    return (sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) + sum(len(n) + 50 for n in names)
-            + 1024)                                    # objects around them
-
-
-def operations_key(operations) -> bytes:
-    fields_ = [[getattr(op, name) for name in _OPERATION_FIELDS] for op in operations]
-    try:
-        return orjson.dumps(fields_, option=orjson.OPT_SORT_KEYS, default=str)
-    except TypeError:                          # non-string selector keys: the slower, exact encoder
-        return json.dumps(fields_, sort_keys=True, default=repr).encode()
+    total = 1024 + key_bytes + sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+    for names in (radius.resolved.unknown, impact.targets, impact.environments, impact.regions):
+        if total > limit:
+            return None
+        total += sum(len(n) + 50 for n in names)
+    return total if total <= limit else None
 
 
 def _freeze(radius: BlastRadius) -> None:
@@ -105,18 +99,15 @@ def _freeze(radius: BlastRadius) -> None:
         arr.flags.writeable = False
 
 
-_OPERATION_FIELDS = tuple(f.name for f in fields(Operation))
-
-
 @dataclass
 class Engine:
     fleet: Fleet
     policy: Policy
-    radii: RadiusMemo | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.radii is None:
-            self.radii = RadiusMemo(self.fleet)
+    @property
+    def radii(self) -> RadiusMemo:
+        """The blast radii kept for this engine's fleet (they belong to the fleet, not the engine)."""
+        return self.fleet.cached(("radius-memo",), lambda: RadiusMemo(self.fleet))
 
     @classmethod
     def load(cls, inventory: str | Path, policy: str | Path | None = None) -> "Engine":
@@ -127,8 +118,6 @@ class Engine:
         if not isinstance(proposal, Proposal):
             proposal = parse_proposal(proposal, files)
         ctx = Context(now=now or datetime.now(timezone.utc), kill_switch=kill_switch)
-        if self.radii.fleet is not self.fleet:             # dataclasses.replace(engine, fleet=...)
-            self.radii = RadiusMemo(self.fleet)
         return decide(self.fleet, self.policy, proposal, ctx, self.radii.measure(proposal.operations))
 
     def blast_radius(self, proposal: Proposal) -> BlastRadius:

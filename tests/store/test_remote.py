@@ -162,3 +162,19 @@ def test_a_peer_that_stops_reading_does_not_hold_up_the_writer(pair):
         while len(parent.list_proposals(limit=9000)) < 8000 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(parent.list_proposals(limit=9000)) == 8000
+
+
+def test_a_peer_far_behind_is_dropped(pair, monkeypatch):
+    """Its unsent answers are bounded: past MAX_QUEUED frames the writer hangs up on it."""
+    from blastwall.store.remote import _Outbox
+    monkeypatch.setattr(_Outbox, "MAX_QUEUED", 0)                # any unsent answer is too many
+    _, _, server = pair
+    body = pickle.dumps((1, Work(record_proposal, (record("deny"),))), protocol=5)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(server.path)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall((struct.pack("!I", len(body)) + body) * 8000)
+        time.sleep(1)                                          # let answers pile up unread
+        s.settimeout(30)
+        while s.recv(1 << 16):                                 # then read: the stream ends (hung up)
+            pass

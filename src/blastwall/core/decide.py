@@ -178,12 +178,19 @@ def summarize(impact: Impact) -> str:
 _OP_FIELDS = tuple(f.name for f in fields(Operation))
 
 
-def _decision_id(proposal: Proposal, ctx: Context, provenance: dict) -> str:
-    ops = [[getattr(op, name) for name in _OP_FIELDS] for op in proposal.operations]
-    doc = {"proposal": [proposal.agent, proposal.operator, proposal.intent, proposal.source, ops],
-           "kill_switch": ctx.kill_switch, **provenance}
+def operations_key(operations) -> bytes:
+    """Canonical bytes of every field of every operation: equal exactly when the operations are."""
+    return _canonical([[getattr(op, name) for name in _OP_FIELDS] for op in operations])
+
+
+def _canonical(doc) -> bytes:
     try:
-        canon = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS, default=str)
-    except TypeError:                      # e.g. a selector with non-string keys
-        canon = json.dumps(doc, sort_keys=True, default=str).encode()
-    return "dec_" + hashlib.sha256(canon).hexdigest()[:24]
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:                      # e.g. a selector with non-string keys: the slower, exact encoder
+        return json.dumps(doc, sort_keys=True, default=repr).encode()
+
+
+def _decision_id(proposal: Proposal, ctx: Context, provenance: dict) -> str:
+    meta = _canonical({"proposal": [proposal.agent, proposal.operator, proposal.intent, proposal.source],
+                       "kill_switch": ctx.kill_switch, **provenance})
+    return "dec_" + hashlib.sha256(meta + b"\n" + operations_key(proposal.operations)).hexdigest()[:24]
