@@ -53,3 +53,55 @@ def test_the_fast_path_refuses_like_the_api(client):
     assert res.status_code == 400 and res.json()["error"]["field"] == "emergency"
     res = client.post("/v1/proposals", json=ROUTINE, headers={"Authorization": "Bearer nope"})
     assert res.status_code == 401 and res.json()["error"]["code"] == "unauthorized"
+
+
+def test_switches_that_never_settle_give_409_and_record_nothing(client, gateway, monkeypatch):
+    ghosts = iter(range(10**6))                      # every record transaction sees a new engaged set
+    monkeypatch.setattr(gateway_module, "engaged", lambda rows: frozenset({f"agent:ghost-{next(ghosts)}"}))
+    before = len(gateway.store.audit_records(limit=10000))
+    res = client.post("/v1/proposals", json=ROUTINE, headers=auth("kiro-ops-7"))
+    assert res.status_code == 409 and res.json()["error"]["code"] == "conflict"
+    assert "kill switches kept changing" in res.json()["error"]["message"]
+    assert next(ghosts) >= gateway_module.MAX_REPLANS                 # it did try again, that many times
+    assert gateway.store.list_proposals() == []
+    assert len(gateway.store.audit_records(limit=10000)) == before
+
+
+NS_DELETE = {"intent": "clean up", "argv": ["kubectl", "delete", "namespace", "payments",
+                                             "--context", "prod-cn-north-1"]}
+
+
+def test_redemption_decides_again_when_a_switch_changed_since_the_cache(client, gateway, monkeypatch):
+    monkeypatch.setattr(gateway_module, "SWITCH_REFRESH_S", 3600.0)
+    body = client.post("/v1/proposals", json=NS_DELETE, headers=auth("kiro-ops-7")).json()
+    for who in ["bob", "carol"][:body["decision"]["approval"]["approvers"]]:
+        grant = client.post(f"/v1/approvals/{body['approval_request_id']}/reviews",
+                            json={"verdict": "approve"}, headers=auth(who)).json()
+    # another replica stops an unrelated agent: this grant stays valid, but the cache is stale
+    gateway.store.transact(lambda tx: tx.set_kill_switch("agent:coder-1", True, "bob", "elsewhere", gateway.clock()))
+    res = client.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": NS_DELETE},
+                      headers=auth("kiro-ops-7"))
+    assert res.status_code == 200 and res.json()["redeemed"] is True
+    assert gateway._engaged() == {"agent:coder-1"}                    # learnt from the record transaction
+
+
+def test_redemption_refuses_when_the_switch_found_at_record_time_stops_this_agent(client, gateway, monkeypatch):
+    monkeypatch.setattr(gateway_module, "SWITCH_REFRESH_S", 3600.0)
+    body = client.post("/v1/proposals", json=NS_DELETE, headers=auth("kiro-ops-7")).json()
+    for who in ["bob", "carol"][:body["decision"]["approval"]["approvers"]]:
+        grant = client.post(f"/v1/approvals/{body['approval_request_id']}/reviews",
+                            json={"verdict": "approve"}, headers=auth(who)).json()
+    gateway.store.transact(lambda tx: tx.set_kill_switch("global", True, "bob", "elsewhere", gateway.clock()))
+    res = client.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": NS_DELETE},
+                      headers=auth("kiro-ops-7"))
+    assert res.status_code == 409 and "denied" in res.json()["error"]["message"]
+    assert gateway.store.read(lambda tx: tx.get_grant(grant["grant_id"]))["redeemed_at"] is None
+
+
+def test_record_ids_are_unique_and_sort_in_the_order_they_were_made():
+    import time
+    first = [gateway_module.record_id("prop") for _ in range(5000)]
+    time.sleep(0.002)
+    later = gateway_module.record_id("prop")
+    assert len(set(first)) == len(first)
+    assert all(later > i for i in first) and all(i.startswith("prop_") and len(i) == 33 for i in first)
