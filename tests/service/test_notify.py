@@ -1,4 +1,5 @@
 """Webhook notifications against real local HTTP receivers: formats, signatures, retries, never blocking."""
+import itertools
 import json
 import re
 import threading
@@ -254,6 +255,8 @@ def test_a_hanging_receiver_never_slows_decisions(receivers, notifiers, notified
 def test_a_full_queue_drops_the_oldest_and_counts_it(receivers, notifiers, notified_gateway):
     r = receivers(hang=True)
     notifier = notifiers(signed(r), queue_size=2, timeout_seconds=30)
+    changes = []
+    notifier.listen(lambda outcome: None, changes.append)
     gw = notified_gateway(notifier)
     bob = who(gw, "bob")
     gw.set_kill_switch(bob, "agent:a1", True, "1")
@@ -268,6 +271,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_it(receivers, notifiers, notif
     assert "blastwall_notifications_queued 2.0" in metrics
     r.release.set()
     assert notifier.wait_idle(10)
+    assert sum(changes) == 0 and max(itertools.accumulate(changes)) == 2   # the listener saw the same queue
     assert [e["scope"] for e in r.payloads()] == ["agent:a1", "agent:a4", "agent:a5"]
 
 
@@ -349,5 +353,25 @@ def test_serve_with_notify_posts_to_the_webhook(tmp_path, receivers, monkeypatch
                                 hit["headers"]["X-Blastwall-Signature"])
         assert eventually(lambda: 'blastwall_notifications_total{outcome="delivered"} 1.0'
                           in httpx.get(svc.url + "/metrics").text)
+    finally:
+        svc.kill(15)
+
+
+def test_with_workers_metrics_count_every_workers_notifications(tmp_path, receivers, monkeypatch):
+    r = receivers()
+    monkeypatch.setenv("BW_TEST_HOOK_SECRET", SECRET.decode())
+    config = write_config(tmp_path / "notify.yaml", [{"url": r.url, "format": "signed",
+                                                      "secret_env": "BW_TEST_HOOK_SECRET"}])
+    svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}",
+                  extra_args=("--notify", str(config), "--workers", "2")).wait_ready()
+    try:
+        for _ in range(6):                                # new connections: both workers take some
+            with Client(svc.url, token("kiro-ops-7")) as agent:
+                agent.propose(NS_DELETE)
+        r.wait_for(6)
+        expected = 'blastwall_notifications_total{outcome="delivered"} 6.0'
+        assert eventually(lambda: expected in httpx.get(svc.url + "/metrics").text)
+        answers = [httpx.get(svc.url + "/metrics").text for _ in range(8)]    # whichever worker answers
+        assert all(expected in a and "blastwall_notifications_queued 0.0" in a for a in answers)
     finally:
         svc.kill(15)

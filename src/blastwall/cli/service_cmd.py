@@ -60,7 +60,7 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
     notifier = _notifier(notify_file)
     gateway = Gateway(inventory, policy, store, load_principals(principals_file), notifier=notifier)
     if notifier:
-        gateway.metrics.registry.register(notifier)          # notification counts on /metrics
+        gateway.metrics.watch(notifier)                      # notification counts on /metrics
     signal.signal(signal.SIGHUP, lambda *_: _reload(gateway))
     if listen_fd is None:
         console(stderr=True).print(f"blastwall serving on http://{host}:{port} (store {store.backend}, "

@@ -51,6 +51,20 @@ class Metrics:
             child = self._children[key] = metric.labels(label)
         return child
 
+    def watch(self, notifier) -> None:
+        """Notification counts on /metrics.  One process: the notifier's own collector.  With
+        workers: metrics in the shared files, added to as outcomes happen, so that whichever worker
+        answers /metrics reports every worker's notifications."""
+        if not self.multiprocess:
+            self.registry.register(notifier)
+            return
+        sent = Counter("blastwall_notifications", "Webhook notifications by outcome", ["outcome"], registry=None)
+        queued = Gauge("blastwall_notifications_queued", "Notifications waiting to be sent", registry=None,
+                       multiprocess_mode="livesum")
+        for outcome in notifier.counts():
+            sent.labels(outcome)
+        notifier.listen(lambda outcome: sent.labels(outcome).inc(), queued.inc)
+
     def kill_switch(self, scope: str, engaged: bool) -> None:
         self.killed.labels(scope).set(1 if engaged else 0)
 

@@ -44,7 +44,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import httpx
@@ -257,9 +257,10 @@ def encode(hook: Webhook, event: Mapping) -> tuple[bytes, dict]:
 class _Outbox:
     """A bounded queue that drops its oldest item when full and knows when it is idle."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, on_size: Callable[[int], None]):
         self.size, self._items, self._busy = size, deque(), 0
         self._cv = threading.Condition()
+        self._on_size = on_size              # told +1 / -1 as items come and go
 
     def put(self, item: Any) -> bool:
         """Append; return True when the oldest item was dropped to make room."""
@@ -269,7 +270,9 @@ class _Outbox:
                 self._items.popleft()
             self._items.append(item)
             self._cv.notify_all()
-            return dropped
+        if not dropped:
+            self._on_size(1)
+        return dropped
 
     def take(self, timeout: float) -> Any | None:
         with self._cv:
@@ -278,7 +281,9 @@ class _Outbox:
             if not self._items:
                 return None
             self._busy += 1
-            return self._items.popleft()
+            item = self._items.popleft()
+        self._on_size(-1)
+        return item
 
     def done(self) -> None:
         with self._cv:
@@ -298,13 +303,24 @@ class _Outbox:
 
 
 class _Stats:
+    """Outcome counts and the queue length; ``listen`` passes each change on (to shared metrics)."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counts = dict.fromkeys(OUTCOMES, 0)
+        self._outcome: Callable[[str], None] = lambda outcome: None
+        self._queued: Callable[[int], None] = lambda delta: None
+
+    def listen(self, outcome: Callable[[str], None], queued: Callable[[int], None]) -> None:
+        self._outcome, self._queued = outcome, queued
 
     def add(self, outcome: str) -> None:
         with self._lock:
             self.counts[outcome] += 1
+        self._outcome(outcome)
+
+    def queued(self, delta: int) -> None:
+        self._queued(delta)
 
 
 class _Channel:
@@ -312,7 +328,7 @@ class _Channel:
 
     def __init__(self, hook: Webhook, config: NotifyConfig, stats: _Stats, stop: threading.Event):
         self.hook, self.config, self.stats, self.stop = hook, config, stats, stop
-        self.outbox = _Outbox(config.queue_size)
+        self.outbox = _Outbox(config.queue_size, stats.queued)
         self.http = httpx.Client(timeout=config.timeout_seconds, follow_redirects=False)
         self.thread = threading.Thread(target=self._run, name=f"blastwall-notify {hook.label}", daemon=True)
         self.thread.start()
@@ -408,6 +424,10 @@ class Notifier(NullNotifier):
     # ---- observation and shutdown -------------------------------------------------------
     def counts(self) -> dict[str, int]:
         return dict(self.stats.counts)
+
+    def listen(self, outcome: Callable[[str], None], queued: Callable[[int], None]) -> None:
+        """Be told each outcome as it is counted, and each change (+1 / -1) of the queued total."""
+        self.stats.listen(outcome, queued)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
