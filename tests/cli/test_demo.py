@@ -40,3 +40,17 @@ def test_demo_never_deletes_a_directory_it_did_not_make(tmp_path):
     res = run("demo", "--dir", str(precious), "--exit", cwd=tmp_path)
     assert res.returncode == 2 and "not made by `blastwall demo`" in res.stderr
     assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+def test_the_demo_serves_on_the_socket_it_chose_even_when_its_port_is_taken():
+    import socket
+
+    from blastwall.service.demo import listening_socket
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    with taken, listening_socket(port) as chosen:
+        assert chosen.getsockname()[1] not in (port, 0)
+        with socket.create_connection(chosen.getsockname()[:2], timeout=5):   # already listening
+            pass
+    with listening_socket(port) as again:                                      # free again: preferred
+        assert again.getsockname()[1] == port

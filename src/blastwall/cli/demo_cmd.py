@@ -74,7 +74,7 @@ class LiveDemo:
     def _start(self) -> None:
         from blastwall.service.app import create_app
         from blastwall.service.checkpoints import CheckpointThread, signing_key
-        from blastwall.service.demo import BackgroundServer, pick_port
+        from blastwall.service.demo import BackgroundServer, listening_socket
         from blastwall.service.gateway import Gateway
         from blastwall.service.principals import load_principals
         from blastwall.store.base import open_store
@@ -85,7 +85,7 @@ class LiveDemo:
         key, self.public_key, _ = signing_key(site.key)
         self.checkpoints = CheckpointThread(self.store, key, every_records=10, every_seconds=10,
                                             report=lambda msg: self.out.print(f"[red]{escape(msg)}[/]")).start()
-        self.server = BackgroundServer(create_app(self.gateway), "127.0.0.1", pick_port(self.port)).start()
+        self.server = BackgroundServer(create_app(self.gateway), listening_socket(self.port)).start()
         self.url = self.server.url
 
     def _stop(self) -> None:

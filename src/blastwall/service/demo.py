@@ -79,25 +79,26 @@ def _write_secret(path: Path, text: str) -> None:
         f.write(text)
 
 
-def pick_port(preferred: int, host: str = "127.0.0.1") -> int:
-    """``preferred`` when it is free, else any free port (0 asks for any)."""
-    with socket.socket() as s:
-        try:
-            s.bind((host, preferred))
-        except OSError:
-            s.bind((host, 0))
-        return s.getsockname()[1]
+def listening_socket(preferred: int, host: str = "127.0.0.1") -> socket.socket:
+    """A socket listening on ``preferred`` when it is free, else on any free port (0 asks for any).
+    The server is handed this very socket, so nothing can take the port in between."""
+    try:
+        return socket.create_server((host, preferred))
+    except OSError:
+        return socket.create_server((host, 0))
 
 
 class BackgroundServer:
     """uvicorn serving ``app`` on a daemon thread (no signal handlers: the caller handles Ctrl-C)."""
 
-    def __init__(self, app, host: str, port: int) -> None:
+    def __init__(self, app, sock: socket.socket) -> None:
         import uvicorn
+        host, port = sock.getsockname()[:2]
         self.url = f"http://{host}:{port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                                    access_log=False))
-        self.thread = threading.Thread(target=self.server.run, name="blastwall-demo-server", daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                       name="blastwall-demo-server", daemon=True)
 
     def start(self, timeout: float = 30.0) -> "BackgroundServer":
         self.thread.start()
