@@ -3,6 +3,8 @@ from collections import deque
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from blastwall.core.graph import CSR, Coded, closure
 
@@ -62,3 +64,17 @@ def test_coded_values_are_the_distinct_present_values(vocab_size):
     for size in (0, 10, 1000, 5000):
         idx = rng.choice(5000, size, replace=False)
         assert column.values(idx) == sorted({vocab[c] for c in codes[idx]} - {""})
+
+
+index_sets = st.lists(st.integers(0, 299), max_size=120)
+
+
+@given(index_sets, index_sets)
+def test_set_operations_agree_with_python_sets_on_both_paths(a, b):
+    """Small inputs take the merge path, large ones (over n / 64) the mask path; both must agree."""
+    from blastwall.core import sets
+    left, right = (np.array(sorted(set(x)), dtype=np.int64) for x in (a, b))
+    for n in (300, 10**6):                         # a tiny fleet forces the mask, a huge one the merge
+        assert sets.union(left, right, n).tolist() == sorted(set(a) | set(b))
+        assert sets.difference(left, right, n).tolist() == sorted(set(a) - set(b))
+    assert sets.distinct(np.array(a, dtype=np.int64)).tolist() == sorted(set(a))

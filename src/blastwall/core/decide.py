@@ -55,7 +55,7 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
     prod_touched = touched[prod[touched]]
     destructive = radius.destructive
     changed = radius.resolved.indices(CHANGE_VERBS)
-    changing = _changing(fleet, radius)
+    changing = _changing(fleet, radius) if policy.freezes or policy.windows else _NOT_ASKED
     stateful_prod = fleet.cached(("stateful-prod", tuple(policy.production_envs)), lambda: fleet.stateful & prod)
     return {
         "proposal.agent": proposal.agent, "proposal.operator": proposal.operator,
@@ -99,6 +99,9 @@ def _production_mask(fleet: Fleet, policy: Policy) -> np.ndarray:
 
 def _regions(fleet: Fleet, idx: np.ndarray) -> list[str]:
     return [r for r in fleet.column("region").values(idx) if r not in NON_REGIONS]
+
+
+_NOT_ASKED = (np.empty(0, np.int64), False)     # no freeze or window to check it against
 
 
 def _changing(fleet: Fleet, radius: BlastRadius) -> tuple[np.ndarray, bool]:

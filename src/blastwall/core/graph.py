@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from blastwall.core import sets
 from blastwall.core.strings import StringTable
 
 CATEGORICAL = ("kind", "env", "region", "cell", "owner")
@@ -133,7 +134,7 @@ def closure(csr: CSR, sources: np.ndarray, n: int) -> np.ndarray:
     """
     frontier = np.array(sources, dtype=np.int64).ravel()
     if frontier.size > 1:
-        frontier = _sorted_distinct(frontier)
+        frontier = sets.distinct(frontier)
     reached = _neighbours(csr, frontier)
     if not reached.size:           # nothing hangs off the sources (a leaf)
         return frontier
@@ -200,17 +201,12 @@ def _distinct(nodes: np.ndarray, seen: np.ndarray, n: int) -> np.ndarray:
     if nodes.size > n >> 8:
         seen[nodes] = 2
         return np.flatnonzero(seen == 2)
-    return _sorted_distinct(nodes)
+    return sets.distinct(nodes)
 
 
 def _where(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``values[mask]``; np.compress is several times faster on large, irregular masks."""
     return values[mask] if values.size < 4096 else np.compress(mask, values)
-
-
-def _sorted_distinct(nodes: np.ndarray) -> np.ndarray:
-    nodes = np.sort(nodes)         # np.unique hashes, which is slower here
-    return nodes[np.concatenate(([True], nodes[1:] != nodes[:-1]))]
 
 
 def match(fleet: Fleet, selector: Mapping[str, Any], idx: np.ndarray | None = None) -> np.ndarray:

@@ -28,7 +28,7 @@ class Resolved:
         parts = [self.by_verb[v] for v in verbs if v in self.by_verb]
         if len(parts) == 1:
             return parts[0]                              # already sorted and unique
-        return np.unique(np.concatenate(parts)) if parts else _EMPTY
+        return sets.distinct(np.concatenate(parts)) if parts else _EMPTY
 
 
 def resolve(fleet: Fleet, operations: Sequence[Operation]) -> Resolved:
@@ -47,7 +47,7 @@ def resolve(fleet: Fleet, operations: Sequence[Operation]) -> Resolved:
             if verb in DESTRUCTIVE_VERBS or op.destructive:
                 unknown_destructive.add(missing)
     # one operation's indices are already sorted and unique (a lookup, or flatnonzero of a selector)
-    by_verb = {v: parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts)) for v, parts in hits.items()}
+    by_verb = {v: parts[0] if len(parts) == 1 else sets.distinct(np.concatenate(parts)) for v, parts in hits.items()}
     verbs = tuple(sorted({str(op.verb) for op in operations}))
     return Resolved(by_verb, tuple(sorted(unknown)), len(unknown_destructive), created_cost, verbs)
 

@@ -20,9 +20,15 @@ def union(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
         mask[a] = True
         mask[b] = True
         return np.flatnonzero(mask)
-    merged = np.concatenate((a, b))
-    merged.sort(kind="stable")
-    return merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
+    return distinct(np.concatenate((a, b)))
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """``a`` sorted, each value once (np.unique hashes, which is slower for these)."""
+    if a.size < 2:
+        return a
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))]
 
 
 def difference(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
