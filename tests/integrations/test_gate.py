@@ -143,6 +143,29 @@ def test_bad_arguments_and_specs_refuse_before_running(gate):
     assert calls.runs == []
 
 
+def test_every_parameter_is_judged_or_declared_unjudged(gate):
+    calls = Calls()
+    with pytest.raises(InputError, match="parameter 'force' is not judged") as err:
+        gate.guard(verb="delete", target="k8s:{context}:namespace:{namespace}")(
+            lambda context, namespace, force=False: calls(context, namespace, force))
+    assert err.value.field == "unjudged"
+
+    @gate.guard(verb="restart", target=DEPLOYMENT, unjudged=["wait"])
+    def restart(context, namespace, name, wait=True):
+        return calls(context, namespace, name, wait)
+
+    @gate.guard(verb="restart", target=DEPLOYMENT)
+    def restart_kw(context, namespace, **more):
+        return calls(context, namespace, more)
+
+    assert restart("dev-us-east-1", "web", "web", wait=False) == "ran"
+    assert restart_kw("dev-us-east-1", "web", name="web") == "ran"
+    with pytest.raises(ProposalError) as refused:
+        restart_kw("dev-us-east-1", "web", name="web", all_namespaces=True)
+    assert refused.value.field == "arguments.all_namespaces"
+    assert calls.runs == [("dev-us-east-1", "web", "web", False), ("dev-us-east-1", "web", {"name": "web"})]
+
+
 # ---- through a real `blastwall serve` ----------------------------------------------
 
 

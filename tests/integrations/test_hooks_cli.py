@@ -218,3 +218,34 @@ def test_use_aws_names_cannot_smuggle_words_into_the_judged_argv(tool_input):
     doc = {"hook_event_name": "preToolUse", "cwd": "/tmp", "tool_name": "use_aws", "tool_input": tool_input}
     run = run_hook("kiro", json.dumps(doc).encode())
     assert run.exit_code == 2 and run.stdout == ""
+
+
+# ---- MCP arguments: every one is judged or declared ------------------------------------------------
+
+def with_input(name: str, **extra) -> bytes:
+    doc = json.loads(payload(name))
+    doc["tool_input"].update(extra)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("agent, name", [("claude-code", "claude-mcp-mapped-read.json"),
+                                         ("kiro", "kiro-mcp-mapped-read.json")])
+@pytest.mark.parametrize("extra", [{"all_namespaces": True}, {"label_selector": "app=*"}])
+def test_an_mcp_argument_the_mapping_does_not_declare_is_denied(agent, name, extra):
+    """get_pods on its own is allowed (above); an extra argument would reach the tool unjudged."""
+    run = run_hook(agent, with_input(name, **extra))
+    (key,) = extra
+    assert run.exit_code == 2
+    assert f"argument '{key}' of tool 'get_pods' is not judged" in run.stderr
+    if agent == "claude-code":
+        assert run.permission == "deny"
+
+
+def test_an_mcp_kubectl_tool_is_judged_with_its_program(tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("version: 1\ntools:\n  kubectl: {artifact: argv, from: args, program: kubectl}\n")
+    doc = {"hook_event_name": "PreToolUse", "tool_name": "mcp__kubernetes__kubectl",
+           "tool_input": {"args": ["delete", "namespace", "payments", "--context", "prod-cn-north-1"]}}
+    run = run_hook("claude-code", json.dumps(doc).encode(), "--inventory", str(FLEET), "--mapping", str(mapping))
+    assert (run.exit_code, run.permission) == (0, "ask")
+    assert_impact(run.output["permissionDecisionReason"])

@@ -1,9 +1,11 @@
-"""Properties: whatever arrives on stdin, a destructive kubectl/terraform command is never allowed."""
+"""Properties: whatever arrives on stdin, a destructive kubectl/terraform command is never allowed,
+nor an MCP call carrying an argument its mapping does not declare."""
 from __future__ import annotations
 
 import io
 import json
 import time
+from dataclasses import replace
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
@@ -11,10 +13,14 @@ from hypothesis import strategies as st
 
 from blastwall.engine import Engine
 from blastwall.integrations import hooks
-from tests.integrations.hook_helpers import FLEET
+from blastwall.integrations.mapping import load_mapping
+from tests.integrations.hook_helpers import FLEET, MAPPING
 
 ENGINE = Engine.load(FLEET)
 LOCAL = hooks.HookSettings(inventory=str(FLEET), agent="prop")
+MAPPED = replace(LOCAL, mappings=(hooks.MappingFile(load_mapping(MAPPING)),))
+MCP_GET_PODS = {"claude-code": "mcp__kubernetes__get_pods", "kiro": "@kubernetes/get_pods"}
+GET_PODS = {"context": "prod-us-east-1", "namespace": "web"}            # allowed on its own
 SHELL_TOOL = {"claude-code": "Bash", "kiro": "execute_bash"}
 
 # Each is denied or needs approval on the acme fleet when it runs on its own.
@@ -70,9 +76,9 @@ def hook_stdin(draw, agent: str) -> bytes:
     return (before + text + after).encode()
 
 
-def reply_for(agent: str, stdin: bytes) -> hooks.Reply:
+def reply_for(agent: str, stdin: bytes, settings: hooks.HookSettings = LOCAL) -> hooks.Reply:
     with mock.patch.object(hooks.Engine, "load", lambda *a, **k: ENGINE):
-        return hooks.respond(io.BytesIO(stdin), hooks.DIALECTS[agent], LOCAL, time.monotonic() + 60)
+        return hooks.respond(io.BytesIO(stdin), hooks.DIALECTS[agent], settings, time.monotonic() + 60)
 
 
 def allowed(agent: str, reply: hooks.Reply) -> bool:
@@ -110,6 +116,25 @@ def test_cutting_a_payload_short_never_allows(agent, data):
     cut = data.draw(st.integers(min_value=0, max_value=len(stdin) - 1))
     reply = reply_for(agent, stdin[:cut])
     assert not allowed(agent, reply), (stdin[:cut], reply)
+
+
+def mcp_stdin(agent: str, tool_input: dict) -> bytes:
+    return json.dumps({"hook_event_name": hooks.DIALECTS[agent].event, "cwd": "/tmp",
+                       "tool_name": MCP_GET_PODS[agent], "tool_input": tool_input}).encode()
+
+
+def test_the_mapped_mcp_call_is_allowed_on_its_own():
+    for agent in ("claude-code", "kiro"):
+        assert allowed(agent, reply_for(agent, mcp_stdin(agent, GET_PODS), MAPPED))
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]),
+       key=st.text(min_size=1, max_size=16).filter(lambda k: k not in GET_PODS), value=JSON_VALUES)
+def test_an_undeclared_mcp_argument_is_never_allowed(agent, key, value):
+    reply = reply_for(agent, mcp_stdin(agent, {**GET_PODS, key: value}), MAPPED)
+    assert reply.exit_code == 2 and not allowed(agent, reply), reply
+    assert f"argument '{key}' of tool 'get_pods' is not judged" in reply.stderr
 
 
 def _is_harmless_object(stdin: bytes) -> bool:

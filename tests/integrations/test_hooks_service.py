@@ -1,6 +1,7 @@
 """Hooks against the governance service: real, unreachable, hanging; and a hook that never gets stdin."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from tests.integrations.hook_helpers import BLASTWALL, FLEET, MAPPING, ROOT, payload, run_hook
+from tests.integrations.mcp_helpers import audit, audit_head
 from tests.service.conftest import token
 from tests.service.procs import Service, free_port
 
@@ -145,3 +147,64 @@ def _approval_id(reason: str) -> str:
     marker = "blastwall approvals approve "
     assert marker in reason, reason
     return reason.split(marker, 1)[1].split()[0]
+
+
+# ---- a retry after approval spends the approved request's grant, once ------------------------------
+
+def _approve(service, request_id: str, reviewer: str = "alice") -> None:
+    res = httpx.post(f"{service.url}/v1/approvals/{request_id}/reviews", json={"verdict": "approve"},
+                     headers={"Authorization": f"Bearer {token(reviewer)}"})
+    assert res.status_code == 200 and res.json()["state"] == "approved", res.text
+
+
+def _service_hook(service, agent: str, stdin: bytes):
+    return run_hook(agent, stdin, "--service", service.url, "--approvals", "service", "--mapping", str(MAPPING),
+                    env=AGENT_TOKEN)
+
+
+@pytest.mark.parametrize("agent, name", [("claude-code", "claude-bash-kubectl-delete-prod.json"),
+                                         ("claude-code", "claude-mcp-mapped-delete.json"),
+                                         ("kiro", "kiro-execute-bash-delete-prod.json")])
+def test_a_retry_after_approval_runs_once(service, agent, name):
+    head = audit_head(service)
+    blocked = _service_hook(service, agent, payload(name))
+    assert blocked.exit_code == 2 and "then retry the identical call" in blocked.stderr
+    request_id = _approval_id(blocked.stderr)
+    _approve(service, request_id)
+
+    retried = _service_hook(service, agent, payload(name))
+    assert retried.exit_code == 0, retried.stderr
+    if agent == "claude-code":
+        reason = retried.output["permissionDecisionReason"]
+        assert retried.permission == "allow" and reason.startswith("blastwall: ALLOW (APPROVED)")
+        assert f"request {request_id} was approved; its grant grant_" in reason and "is not needed" in reason
+
+    again = _service_hook(service, agent, payload(name))
+    assert again.exit_code == 2 and "BLOCKED PENDING APPROVAL" in again.stderr
+    assert _approval_id(again.stderr) != request_id
+    redeems = [r for r in audit(service, head) if r["kind"].startswith("redeem")]
+    assert [r["kind"] for r in redeems] == ["redeem"]          # one grant spent, nothing refused
+
+
+def test_an_approval_does_not_cover_a_different_call(service):
+    blocked = _service_hook(service, "claude-code", payload("claude-bash-kubectl-delete-prod.json"))
+    request_id = _approval_id(blocked.stderr)
+    _approve(service, request_id)
+    doc = json.loads(payload("claude-bash-kubectl-delete-prod.json"))
+    doc["tool_input"]["command"] = doc["tool_input"]["command"].replace("payments", "orders")
+    other = _service_hook(service, "claude-code", json.dumps(doc).encode())
+    assert (other.exit_code, other.permission) == (2, "deny") and _approval_id(other.stderr) != request_id
+    grant = httpx.get(f"{service.url}/v1/approvals/{request_id}",
+                      headers={"Authorization": f"Bearer {token('alice')}"}).json()["grant"]
+    assert grant["redeemed_at"] is None                                 # still there for the approved call
+    assert _service_hook(service, "claude-code", payload("claude-bash-kubectl-delete-prod.json")).permission \
+        == "allow"
+
+
+def test_local_approvals_never_spend_a_grant(service):
+    """Without --approvals service the user decides at the prompt; the hook keeps asking."""
+    blocked = _service_hook(service, "claude-code", payload("claude-bash-kubectl-delete-prod.json"))
+    _approve(service, _approval_id(blocked.stderr))
+    asked = run_hook("claude-code", payload("claude-bash-kubectl-delete-prod.json"), "--service", service.url,
+                     env=AGENT_TOKEN)
+    assert (asked.exit_code, asked.permission) == (0, "ask")

@@ -27,10 +27,20 @@ def k8s_get(context: str, kind: str, namespace: str, name: str) -> str:
     return f"{kind}/{name} in {namespace} on {context}: Running"
 
 
-@server.tool(description="Delete one object.")
-def k8s_delete(context: str, kind: str, namespace: str, name: str) -> str:
-    record("k8s_delete", {"context": context, "kind": kind, "namespace": namespace, "name": name})
+@server.tool(description="Delete one object (or, with the extras, far more: the proxy must judge them).")
+def k8s_delete(context: str, kind: str, namespace: str, name: str, all_namespaces: bool = False,
+               selector: str = "", force: bool = False, timeout_seconds: int = 0) -> str:
+    extras = {"all_namespaces": all_namespaces, "selector": selector, "force": force,
+              "timeout_seconds": timeout_seconds}
+    record("k8s_delete", {"context": context, "kind": kind, "namespace": namespace, "name": name,
+                          **{k: v for k, v in extras.items() if v}})
     return f"{kind}/{name} deleted from {namespace} on {context}"
+
+
+@server.tool(description="Run kubectl; args are the words after the program name.")
+def kubectl(args: list[str]) -> str:
+    record("kubectl", {"args": args})
+    return "kubectl " + " ".join(args)
 
 
 @server.tool(description="Delete a namespace and everything in it.")

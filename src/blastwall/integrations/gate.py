@@ -12,6 +12,8 @@
 
 The guarded function's arguments (bound by name, defaults applied) fill the
 mapping's templates, exactly as an MCP tool mapping (``integrations.mapping``).
+Every parameter must be judged (in the template) or declared harmless with
+``unjudged=["timeout"]``; anything else is refused when decorating.
 With a client the service is the authority (kill switch, limits, audit); the
 local engine is then not consulted.  Any failure to decide raises: the
 function never runs unless the decision is allow or a grant was redeemed.
@@ -23,13 +25,13 @@ import functools
 import inspect
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from blastwall.core.model import (ApprovalRequirement, Decision, Effect, Impact, Operation, Reason)
 from blastwall.engine import Engine
 from blastwall.errors import BlastwallError, InputError, ProposalError
 from blastwall.integrations.client import AsyncClient, Client, RequestRefused
-from blastwall.integrations.mapping import parse_mapping
+from blastwall.integrations.mapping import declared_arguments, parse_mapping
 
 GRANT_KEYWORD = "grant"
 
@@ -127,9 +129,12 @@ class Gate:
 
     # ---- the decorator --------------------------------------------------------
     def guard(self, verb: str | None = None, target: str | None = None, selector: Mapping | None = None, *,
-              mapping: Mapping[str, Any] | None = None, intent: str | None = None) -> Callable:
+              mapping: Mapping[str, Any] | None = None, intent: str | None = None,
+              unjudged: Sequence[str] = ()) -> Callable:
         """Guard a function: its arguments fill the mapping; it runs only when allowed."""
         spec = dict(mapping) if mapping is not None else _spec(verb, target, selector)
+        if unjudged:
+            spec["unjudged"] = [*spec.get("unjudged", []), *unjudged]
 
         def decorate(fn: Callable) -> Callable:
             to_doc = _proposer(fn, spec, intent)
@@ -212,6 +217,7 @@ def _proposer(fn: Callable, spec: dict, intent: str | None) -> Callable[[tuple, 
     if GRANT_KEYWORD in signature.parameters:
         raise InputError(f"{name} has a parameter named '{GRANT_KEYWORD}', which the guard reserves",
                          field=GRANT_KEYWORD)
+    _refuse_unjudged_parameters(name, signature, spec)
     stated = intent if intent is not None else f"call {name}"
 
     def to_doc(args: tuple, kwargs: dict) -> dict:
@@ -222,6 +228,16 @@ def _proposer(fn: Callable, spec: dict, intent: str | None) -> Callable[[tuple, 
         bound.apply_defaults()
         return tool.proposal(name, _flat_arguments(bound), stated)
     return to_doc
+
+
+def _refuse_unjudged_parameters(name: str, signature: inspect.Signature, spec: Mapping[str, Any]) -> None:
+    """A parameter the mapping does not judge would reach the function unseen (**kwargs: checked per call)."""
+    declared = {path[0] for path in declared_arguments(spec)}
+    for pname, param in signature.parameters.items():
+        if param.kind is not inspect.Parameter.VAR_KEYWORD and pname not in declared:
+            raise InputError(f"{name}: parameter '{pname}' is not judged: reference it in the template or "
+                             "list it in unjudged=[...] if it cannot change what the call touches",
+                             field="unjudged")
 
 
 def _flat_arguments(bound: inspect.BoundArguments) -> dict:

@@ -3,7 +3,8 @@
 Both answer ``propose(doc) -> Verdict``.  Only the service holds approvals and
 grants; ``authorize`` is the one rule every executor and the proxy follow:
 run when the decision is allow, or when the service redeems a grant for exactly
-this proposal; otherwise stop and say why.
+this proposal; otherwise stop and say why.  ``redeem_approved`` finds that grant
+for a caller that cannot pass one back (a hook retrying the identical call).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from blastwall.engine import Engine, local_files
 from blastwall.errors import BlastwallError
@@ -18,6 +20,7 @@ from blastwall.integrations.client import Client, RequestRefused
 
 MAX_WAIT = 300.0
 REMEMBERED = 64
+APPROVED_SCANNED = 1000           # newest approved requests searched for a live grant (grants live minutes)
 
 
 class NeedsService(BlastwallError):
@@ -146,3 +149,41 @@ def authorize(guard: Guard, doc: dict, grant_id: str | None = None, request_id: 
     if verdict.effect == "allow":
         return Go(verdict.proposal_id, verdict)
     return Stop(verdict)
+
+
+# ---- a retry after approval, without the grant id -----------------------------------
+
+@dataclass(frozen=True)
+class Redeemed:
+    """The approved request whose grant this call spent."""
+    request_id: str
+    grant_id: str
+    proposal_id: str
+
+
+def redeem_approved(client: Client, doc: dict, digest: str) -> Redeemed | None:
+    """Spend the live grant of an approved request for exactly this proposal (same digest: same
+    agent, operations and revisions), or return None.  The service checks the digest again when
+    redeeming, and a grant is spent once, so a second retry needs a new approval."""
+    for request in client.approvals(state="approved", limit=APPROVED_SCANNED):
+        if request.get("digest") != digest:
+            continue
+        grant = client.approval(request["id"]).get("grant") or {}
+        if not _live(grant):
+            continue
+        try:
+            redeemed = client.redeem(grant["id"], doc)
+        except RequestRefused:                    # spent meanwhile, voided, or refused on re-check
+            continue
+        return Redeemed(request["id"], grant["id"], redeemed["proposal_id"])
+    return None
+
+
+def _live(grant: dict) -> bool:
+    if not grant.get("id") or grant.get("redeemed_at") or grant.get("void_reason"):
+        return False
+    try:
+        expires = datetime.fromisoformat(str(grant.get("expires_at")))
+    except ValueError:
+        return True                               # let the service judge it
+    return expires.tzinfo is None or expires > datetime.now(timezone.utc)

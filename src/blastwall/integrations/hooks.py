@@ -33,11 +33,14 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping
 
 from blastwall.engine import Engine, local_files
 from blastwall.errors import BlastwallError, ProposalError
 from blastwall.integrations.mapping import ToolMapping
+
+if TYPE_CHECKING:                 # guard imports httpx: only when a service is used
+    from blastwall.integrations.guard import Redeemed
 
 MAX_STDIN = 32 * 2**20
 MAX_INTENT = 4_000
@@ -330,6 +333,7 @@ def _short(text: str, limit: int = 200) -> str:
 class Decided:
     decision: dict
     approval_request_id: str | None = None
+    redeemed: Redeemed | None = None      # an approved request's grant, spent on this call
 
 
 def decide_locally(proposal: dict, settings: HookSettings, cwd: Path | None) -> Decided:
@@ -339,10 +343,16 @@ def decide_locally(proposal: dict, settings: HookSettings, cwd: Path | None) -> 
 
 
 def decide_by_service(proposal: dict, settings: HookSettings, budget: float) -> Decided:
+    """The service's decision; with --approvals service, an approve finds and spends the grant of
+    an approved request for this exact call (the agent retrying after a human approved it)."""
     from blastwall.integrations.client import Client     # httpx only when a service is used
+    from blastwall.integrations.guard import redeem_approved
     with Client(settings.service, settings.token, timeout=max(budget, 0.1)) as client:
         result = client.propose(proposal)
-    return Decided(result.decision, result.approval_request_id)
+        redeemed = None
+        if result.effect == "approve" and settings.approvals == "service":
+            redeemed = redeem_approved(client, proposal, result.digest)
+    return Decided(result.decision, result.approval_request_id, redeemed)
 
 
 def verdict_for(decided: Decided, shown: str, settings: HookSettings) -> Verdict:
@@ -350,6 +360,9 @@ def verdict_for(decided: Decided, shown: str, settings: HookSettings) -> Verdict
     effect = decision.get("effect")
     if effect == "allow":
         return Verdict(Outcome.ALLOW, _reason("ALLOW", shown, decision))
+    if effect == "approve" and decided.redeemed is not None:
+        return Verdict(Outcome.ALLOW, _reason("ALLOW (APPROVED)", shown, decision,
+                                              _approval_redeemed(decided.redeemed, decided.approval_request_id)))
     if effect == "approve" and settings.approvals == "service" and decided.approval_request_id:
         return Verdict(Outcome.DENY, _reason("BLOCKED PENDING APPROVAL", shown, decision,
                                              _approval_request(decided.approval_request_id, decision)))
@@ -392,7 +405,15 @@ def _scope(decision: dict) -> str:
 
 def _approval_request(request_id: str, decision: dict) -> str:
     return (f"approval: request {request_id} needs {_scope(decision)}. A human approves it with: "
-            f"blastwall approvals approve {request_id}  (review first: blastwall approvals show {request_id})")
+            f"blastwall approvals approve {request_id}  (review first: blastwall approvals show {request_id}); "
+            "then retry the identical call: it runs once.")
+
+
+def _approval_redeemed(redeemed: Redeemed, filed: str | None) -> str:
+    spare = (f" Request {filed}, filed by this retry, is not needed: deny it or let it expire."
+             if filed and filed != redeemed.request_id else "")
+    return (f"approval: request {redeemed.request_id} was approved; its grant {redeemed.grant_id} is spent "
+            f"on this call (single use: a further call needs a new approval).{spare}")
 
 
 def _approval_needed(decision: dict, request_id: str | None) -> str:

@@ -3,7 +3,8 @@
 The upstream server (a stdio child) keeps its tools and its credentials; the
 agent talks only to the proxy.  ``tools/list`` shows the upstream tools the
 mapping makes visible.  Each ``tools/call`` becomes a proposal
-(``ToolMapping.proposal``): allow ⇒ forwarded and the upstream's result
+(``ToolMapping.proposal``; an argument the mapping does not declare refuses the
+call, since the call is forwarded whole): allow ⇒ forwarded and the upstream's result
 returned; approve ⇒ an error naming the approval request (retry with
 ``_blastwall_grant``, redeemed before forwarding and never forwarded); deny,
 hidden or unmapped ⇒ an error with the reason.  Nothing passes through silently.

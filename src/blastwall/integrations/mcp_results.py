@@ -52,5 +52,7 @@ def failure(exc: Exception) -> CallToolResult:
         text = f"Refused: {exc}. Nothing was run."
     else:
         text = f"blastwall internal error ({type(exc).__name__}); nothing was run."
-    code = getattr(exc, "code", "internal")
-    return result(text, {"error": {"code": code, "message": str(exc)}, "executed": False}, error=True)
+    error = {"code": getattr(exc, "code", "internal"), "message": str(exc)}
+    if getattr(exc, "field", None):
+        error["field"] = exc.field                # which argument to fix, e.g. arguments.force
+    return result(text, {"error": error, "executed": False}, error=True)
