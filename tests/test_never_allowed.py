@@ -7,6 +7,7 @@ from blastwall.core.decide import Context, decide
 from blastwall.core.model import Effect
 from blastwall.core.proposal import parse_proposal
 from blastwall.errors import InputError
+from tests.interpret.credential_spellings import credential_argvs, credential_commands, secret_variable_commands
 
 NOW = Context(datetime(2026, 3, 4, 12, tzinfo=timezone.utc))
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
@@ -105,3 +106,29 @@ def test_random_json_proposals_are_refused_or_harmless(sample_fleet, recommended
     decision = decide_doc(sample_fleet, recommended, doc)
     if decision is not None and decision.effect is Effect.ALLOW:
         assert all(op["verb"] in ("read", "create") for op in doc["operations"]), doc
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(credential_commands() | secret_variable_commands())
+def test_showing_credentials_in_a_shell_string_is_never_allowed(sample_fleet, recommended, line):
+    decision = decide_doc(sample_fleet, recommended, {"agent": "fuzz", "command": line})
+    assert decision is None or decision.effect is not Effect.ALLOW, line
+
+
+CREDENTIAL_PRINTERS = [
+    ["aws", "ecr", "get-login-password"], ["aws", "sts", "get-session-token"],
+    ["aws", "configure", "get", "aws_secret_access_key"], ["aws", "secretsmanager", "get-secret-value", "--secret-id", "x"],
+    ["gcloud", "auth", "print-access-token"], ["az", "account", "get-access-token"],
+    ["kubectl", "config", "view", "--raw"], ["kubectl", "get", "secret", "db", "-n", "web", "-o", "yaml",
+                                             "--context", "staging-us-east-1"],
+    ["terraform", "output", "-json"], ["terraform", "show", "-json", "tf.plan"], ["terraform", "state", "pull"],
+    ["env"], ["printenv"], ["printenv", "GITHUB_TOKEN"],
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(credential_argvs() | st.sampled_from(CREDENTIAL_PRINTERS))
+def test_showing_credentials_as_argv_is_never_allowed(sample_fleet, recommended, argv):
+    """What MCP run_command and kubectl execute: an argv, decided before it runs."""
+    decision = decide_doc(sample_fleet, recommended, {"agent": "fuzz", "argv": argv})
+    assert decision is None or decision.effect is not Effect.ALLOW, argv

@@ -92,8 +92,11 @@ async def test_commands_get_the_allowlisted_environment_only(fleet):
     env = agent_env(fleet, LD_PRELOAD="/nonexistent/libevil.so", BASH_ENV="/tmp/evil.sh", ENV="/tmp/evil.sh",
                     PROMPT_COMMAND="evil", KUBECONFIG="/etc/kube/config", AWS_REGION="cn-north-1",
                     AWS_SECRET_ACCESS_KEY="s3cr3t-value-123", SOMETHING_ELSE="x")
+    # `env` itself may be judged (it prints credentials): let an allowed read print the environment instead
+    (fleet.bin / "kubectl.py").write_text("import os\nprint('\\n'.join(f'{k}={v}' for k, v in os.environ.items()))\n")
+    read = ["kubectl", "get", "deployment", "web", "-n", "web", "--context", "staging-us-east-1"]
     async with server(local_mode(), env) as mcp:
-        res = await mcp.call_tool("run_command", {"argv": ["env"]})
+        res = await mcp.call_tool("run_command", {"argv": read})
     assert not res.is_error, text(res)
     seen = dict(line.split("=", 1) for line in res.structured_content["stdout"].splitlines() if "=" in line)
     for name in ("LD_PRELOAD", "BASH_ENV", "ENV", "PROMPT_COMMAND", "SOMETHING_ELSE", "BW_TOKEN"):

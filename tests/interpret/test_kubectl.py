@@ -884,7 +884,7 @@ def test_bare_dry_run_does_not_take_the_next_word():
 def test_dry_run_of_selector_and_unreadable_manifest_are_reads():
     op = one(f"kubectl delete pods -l 'app in (a)' -n web --dry-run=server --context {CTX}")
     assert (op.verb, op.target) == (Verb.READ, f"k8s:{CTX}:namespace:web")
-    op = one(f"kubectl apply -f - --dry-run=client --context {CTX} -o yaml")
+    op = one(f"kubectl apply -f - --dry-run=client --context {CTX}")
     assert (op.verb, op.target) == (Verb.READ, f"k8s:{CTX}:cluster:{CTX}")
     op = one(f"kubectl apply --prune -f - --dry-run=server --context {CTX}")
     assert op.verb is Verb.READ

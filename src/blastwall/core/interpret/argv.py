@@ -3,6 +3,7 @@
 Only commands whose effect is known with certainty are interpreted: kubectl and
 terraform (own modules), read-only cloud CLI calls and harmless local reads.
 Everything else is ``opaque``: ``exec`` on an unknown target, never allowed.
+A read that would show the agent a credential is opaque too (``credentials``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable, NamedTuple, Sequence
 
+from blastwall.core.interpret import credentials
 from blastwall.core.interpret.terraform_cli import interpret_terraform
 from blastwall.core.model import Operation, Verb, opaque
 from blastwall.errors import ProposalError
@@ -39,6 +41,9 @@ def interpret_words(argv: list, files: FileReader | None, depth: int,
         return [_opaque(argv, f"argument {bad!r} contains a control character")]
     if found.problem:
         return [_opaque(argv, found.problem)]
+    exposed = credentials.exposed_by_any(argv[:found.start])     # env -C ~/.aws, sudo -D ~/.ssh
+    if exposed:
+        return [_opaque(argv, exposed)]
     if found.script is not None:
         return _interpret_script(argv, found, files, depth, strict)
     if found.changes_dir:
@@ -353,7 +358,7 @@ def _dispatch(argv: list[str], files: FileReader | None) -> list[Operation]:
     if name in _CLOUD_CLIS:
         return [_CLOUD_CLIS[name](argv)]
     if name in _LOCAL_READS:
-        problem = _LOCAL_READS[name](argv[1:])
+        problem = _LOCAL_READS[name](argv[1:]) or _credential_exposure(name, argv[1:])
         return [_opaque(argv, problem) if problem else _read(argv)]
     return [_unknown(name, argv)]
 
@@ -365,7 +370,8 @@ def _unknown(name: str, argv: list[str]) -> Operation:
     for names, why in _OPAQUE_FAMILIES:
         if name in names or family in names:
             return _opaque(argv, why)
-    return _opaque(argv, f"{name} is not a command the gateway can interpret")
+    exposed = _credential_exposure(name, argv[1:])          # cp ~/.aws/credentials, base64 .env
+    return _opaque(argv, exposed or f"{name} is not a command the gateway can interpret")
 
 
 _OPAQUE_FAMILIES: tuple[tuple[frozenset[str], str], ...] = (
@@ -492,7 +498,16 @@ def _hostname(args: list[str]) -> str:
 
 
 def _env_print(args: list[str]) -> str:
-    return ""   # reached only without a command (see _env), after its options were checked
+    # reached only without a command (see _env): it prints every variable
+    return credentials.PRINTS_ENVIRONMENT
+
+
+def _printenv(args: list[str]) -> str:
+    names = [arg for arg in args if not arg.startswith("-")]
+    if not names:
+        return credentials.PRINTS_ENVIRONMENT
+    secret = next((name for name in names if credentials.is_secret_variable(name)), None)
+    return f"prints credentials ({secret})" if secret else ""
 
 
 def _command_lookup(args: list[str]) -> str:
@@ -515,6 +530,8 @@ _SET_OPTION_NAMES = frozenset({"pipefail", "errexit", "nounset", "xtrace", "verb
 
 
 def _set(args: list[str]) -> str:
+    if not args:
+        return credentials.PRINTS_ENVIRONMENT          # `set` alone prints every variable
     for prev, arg in zip([""] + args, args):
         if re.fullmatch(r"[-+][euxv]*o", prev) and arg in _SET_OPTION_NAMES:
             continue                            # set -euo pipefail
@@ -524,6 +541,8 @@ def _set(args: list[str]) -> str:
 
 
 def _export(args: list[str]) -> str:
+    if not args:
+        return credentials.PRINTS_ENVIRONMENT          # `export` alone prints every variable
     for arg in args:
         name = arg.partition("=")[0].rstrip("+")
         if not _NAME.fullmatch(name):
@@ -574,7 +593,8 @@ _LOCAL_READS: dict[str, Callable[[list[str]], str]] = {
         "echo", "cat", "ls", "pwd", "head", "tail", "grep", "egrep", "fgrep", "wc", "cut",
         "jq", "whoami", "id", "uname", "which", "true", "false", "diff",
         "stat", "du", "df", "sleep", "tr", "column", "basename", "dirname", "realpath",
-        "printenv", "tac", "seq", "cd")},
+        "tac", "seq", "cd")},
+    "printenv": _printenv,
     "test": _test, "[": _test, "unset": _unset,
     "printf": _printf, "sort": _sort, "uniq": _uniq, "find": _find, "yq": _yq,
     "date": _date, "hostname": _hostname, "env": _env_print, "command": _command_lookup,
@@ -588,6 +608,41 @@ _EXPANSION_TOLERANT = frozenset(name for name, check in _LOCAL_READS.items() if 
 
 def tolerates_expanded_arguments(word: str) -> bool:
     return command_name(word) in _EXPANSION_TOLERANT
+
+
+# --- credentials -----------------------------------------------------------------------
+
+# Programs that show names or metadata of the files they are given, never what is in them.
+_NAMES_ONLY = frozenset({"echo", "printf", "basename", "dirname", "realpath", "which", "test",
+                         "[", "ls", "stat", "df", "pwd", "true", "false", "sleep"})
+
+
+def _credential_exposure(name: str, args: list[str]) -> str:
+    """Why ``name args`` would show the agent a credential, or "".
+
+    Any argument counts: ``base64 ~/.ssh/id_rsa`` and ``cp ~/.aws/credentials x`` as much
+    as ``cat``.  Only programs that never open what they name may name credential files.
+    """
+    exposed = credentials.exposed_by_any(args, paths=name not in _NAMES_ONLY)
+    if exposed:
+        return exposed
+    if _searches_recursively(name, args):
+        home = next((arg for arg in args if not arg.startswith("-")
+                     and credentials.holds_credentials(arg)), None)
+        if home:
+            return f"reads credentials (searches all of {home})"
+    return ""
+
+
+def _searches_recursively(name: str, args: list[str]) -> bool:
+    if name == "diff":
+        return "r" in _short_flags(args) or "--recursive" in _long_names(args)
+    if name not in ("grep", "egrep", "fgrep"):
+        return False
+    directories = [value for option, value in zip(args, args[1:]) if option in ("-d", "--directories")]
+    return ("recurse" in directories or "--directories=recurse" in args
+            or bool(_short_flags(args) & {"r", "R"})
+            or bool(_long_names(args) & {"--recursive", "--dereference-recursive"}))
 
 
 # --- cloud CLIs ------------------------------------------------------------------------
@@ -629,11 +684,24 @@ def _leading_path(args: list[str], valued: frozenset[str], flags: frozenset[str]
     return path
 
 
-def _cloud_result(argv: list[str], kind: str, path: list[str]) -> Operation:
+def _cloud_result(argv: list[str], kind: str, path: list[str], exposed: str = "") -> Operation:
+    """``exposed``: why the call prints credentials (a token, a secret's value), or ""."""
+    destructive = kind == "destructive" or any(_action_kind(word) == "destructive" for word in path)
+    exposed = exposed or credentials.exposed_by_any(argv[1:])     # --cli-input-json file://~/.aws/..
+    if exposed:
+        return _opaque(argv, exposed, destructive)
     if kind == "read":
         return _read(argv)
-    destructive = kind == "destructive" or any(_action_kind(word) == "destructive" for word in path)
     return _opaque(argv, "cloud CLI call that changes or may change infrastructure", destructive)
+
+
+def _prints_credentials(argv: list[str], path: list[str], secret_actions: re.Pattern,
+                        secret_flags: frozenset[str] = frozenset()) -> str:
+    command = " ".join(path)
+    flag = next((arg for arg in argv if arg.partition("=")[0] in secret_flags), None)
+    if secret_actions.search(command) or flag:
+        return f"prints credentials ({argv[0]} {command}{' ' + flag if flag else ''})"
+    return ""
 
 
 _AWS_VALUED = frozenset({"--region", "--profile", "--output", "--endpoint-url", "--query",
@@ -642,6 +710,12 @@ _AWS_VALUED = frozenset({"--region", "--profile", "--output", "--endpoint-url", 
 _AWS_FLAGS = frozenset({"--debug", "--no-paginate", "--no-verify-ssl", "--no-sign-request",
                         "--no-cli-pager"})
 _AWS_S3 = {"ls": "read", "rm": "destructive", "rb": "destructive"}
+# Actions that answer with a credential: tokens, passwords, secret values, key material.
+_AWS_SECRET_ACTIONS = re.compile(
+    r"^\S+ \S*(?:token|password|credentials|secret-value|get-login|assume-role|access-details"
+    r"|decrypt|data-key|(?:create|download-default)-key-pair|create-access-key)"
+    r"|^configure get \S*(?:secret|token|key|password|credential)", re.IGNORECASE)
+_AWS_SECRET_FLAGS = frozenset({"--with-decryption"})       # ssm get-parameter(s)
 
 
 def _aws(argv: list[str]) -> Operation:
@@ -650,18 +724,24 @@ def _aws(argv: list[str]) -> Operation:
         return _opaque(argv, "aws call without service and action")
     service, action = path[0], path[1]
     kind = _AWS_S3.get(action, "other") if service == "s3" else _action_kind(action)
-    return _cloud_result(argv, kind, path[:2])
+    exposed = _prints_credentials(argv, path[:3], _AWS_SECRET_ACTIONS, _AWS_SECRET_FLAGS)
+    return _cloud_result(argv, kind, path[:2], exposed)
 
 
 _AZ_VALUED = frozenset({"--subscription", "--output", "-o", "--query"})
 _AZ_FLAGS = frozenset({"--only-show-errors", "--debug", "--verbose"})
+_AZ_SECRET_COMMANDS = re.compile(
+    r"token|password|credential|connection-string|publishing|list-keys|generate-sas"
+    r"|keys (?:list|show)|admin-key|query-key|secret (?:show|download|backup)", re.IGNORECASE)
+_AZ_SECRET_FLAGS = frozenset({"--expose-token"})           # az acr login --expose-token
 
 
 def _az(argv: list[str]) -> Operation:
     path = _leading_path(argv[1:], _AZ_VALUED, _AZ_FLAGS)
     if not path:
         return _opaque(argv, "az call without a command")
-    return _cloud_result(argv, _action_kind(path[-1]), path)
+    exposed = _prints_credentials(argv, path, _AZ_SECRET_COMMANDS, _AZ_SECRET_FLAGS)
+    return _cloud_result(argv, _action_kind(path[-1]), path, exposed)
 
 
 _GCLOUD_VALUED = frozenset({"--project", "--account", "--configuration", "--verbosity",
@@ -673,6 +753,8 @@ _GCLOUD_RUNNERS = frozenset({"ssh", "scp", "connect-to-serial-port", "start-iap-
                              "execute", "exec", "invoke", "call", "publish", "submit", "deploy",
                              "create", "update", "set", "add", "import", "export", "apply"})
 _GCLOUD_NAMED_READS = frozenset({"describe", "show", "get-iam-policy", "get-value"})
+_GCLOUD_SECRET_COMMANDS = re.compile(r"token|config-helper|secrets versions access|decrypt",
+                                     re.IGNORECASE)
 
 
 def _gcloud(argv: list[str]) -> Operation:
@@ -681,9 +763,10 @@ def _gcloud(argv: list[str]) -> Operation:
     if not path:
         return _opaque(argv, "gcloud call without a command")
     leaf = len(path) - 2 if len(path) >= 2 and path[-2] in _GCLOUD_NAMED_READS else len(path) - 1
+    exposed = _prints_credentials(argv, path[:leaf + 1], _GCLOUD_SECRET_COMMANDS)
     if any(_gcloud_runs_something(index, word) for index, word in enumerate(path[:leaf])):
-        return _cloud_result(argv, "other", path)
-    return _cloud_result(argv, _action_kind(path[leaf]), path)
+        return _cloud_result(argv, "other", path, exposed)
+    return _cloud_result(argv, _action_kind(path[leaf]), path, exposed)
 
 
 def _gcloud_runs_something(index: int, word: str) -> bool:

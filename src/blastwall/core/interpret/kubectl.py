@@ -3,7 +3,8 @@
 Pure: the only I/O is the injected ``files`` reader for ``-f`` manifests; no clock.
 Targets use the contract's alias forms ``k8s:CONTEXT:KIND:NAMESPACE/NAME`` (namespaced)
 and ``k8s:CONTEXT:KIND:NAME`` (cluster-scoped).  Fail closed: whatever cannot be
-interpreted with certainty becomes ``opaque`` (exec on an unknown target).
+interpreted with certainty becomes ``opaque`` (exec on an unknown target), and so does
+a read that would show the agent a credential (Secret data, tokens, the raw kubeconfig).
 
 The argv is scanned the way kubectl's flag library (pflag) scans it: flags may appear
 anywhere, ``--`` ends them, ``--flag=value``/``--flag value``/``-fvalue``/``-f=value``
@@ -19,6 +20,7 @@ from typing import Callable, Iterable
 
 import yaml
 
+from blastwall.core.interpret import credentials
 from blastwall.core.interpret.argv import FileReader
 from blastwall.core.model import Operation, Verb, opaque
 from blastwall.errors import ProposalError
@@ -957,6 +959,69 @@ _TYPE_MEANS_ALL = frozenset({"rollout", "edit"})
 _SUBCOMMANDED = frozenset({"rollout", "set", "auth", "certificate", "top", "apply"})
 
 
+# --------------------------------------------------------------------------- credentials
+
+# Output formats that print no object's data; any other (-o yaml, json, jsonpath=...) does.
+_SUMMARY_OUTPUTS = frozenset({"", "wide", "name"})
+# Flags that name local files kubectl reads and may print (from a Secret it prints).
+_FILE_FLAGS = frozenset({"filename", "from-file", "from-env-file", "patch-file", "kustomize",
+                         "output", "template"})
+_UNREDACTED = frozenset({"--raw", "--flatten"})     # config view: keys and tokens in full
+
+
+def _credential_exposure(c: _Cmd) -> str:
+    """Why the command would show the agent a credential, or ""."""
+    if c.command == "create" and c.sub == "token":
+        return "prints credentials (a new service-account token)"
+    if c.on("show-secrets") or c.on("resolve"):       # diff --show-secrets, set env --list --resolve
+        return "prints credentials (Secret data: --show-secrets/--resolve)"
+    raw = c.value("raw")
+    if raw is not None and "secret" in raw.lower():
+        return f"prints credentials (--raw {raw})"
+    if _prints_objects(c) and _may_print_secrets(c):
+        return "prints credentials (Secret data)"
+    local_paths = [v for name in _FILE_FLAGS for v in c.flags.get(name, [])]
+    if c.command == "cp":
+        local_paths += c.words          # kubectl cp ~/.aws/credentials pod:/tmp, or a pod's token out
+    return credentials.exposed_by_any(local_paths)
+
+
+def _prints_objects(c: _Cmd) -> bool:
+    output = (c.value("output") or "").partition("=")[0]
+    return (output not in _SUMMARY_OUTPUTS or c.value("template") is not None
+            or (c.command, c.sub) == ("apply", "view-last-applied"))
+
+
+def _may_print_secrets(c: _Cmd) -> bool:
+    """Secrets may be among the objects: named by type (`secret`, `secrets/x`, `--from=secret/x`),
+    in a manifest, or in one the gateway cannot read."""
+    words = c.head + c.flags.get("from", [])
+    if any(_is_secret_type(word) for word in words) or c.value("kustomize") is not None:
+        return True
+    for path in c.filenames():
+        refs, bad = _manifest_objects(c, path)
+        if bad or any(ref.kind.name == "secret" for ref in refs):
+            return True
+    return False
+
+
+def _is_secret_type(word: str) -> bool:
+    types = (part.partition("/")[0] for part in word.split(","))
+    return any(t.lower().partition(".")[0] in ("secret", "secrets") for t in types)
+
+
+def _kubeconfig_exposure(argv: list[str]) -> str:
+    """`kubectl config view --raw` (or --flatten) prints the kubeconfig's keys and tokens."""
+    words = argv[1:]
+    if "view" not in words:
+        return ""
+    for word in words:
+        name, eq, value = word.partition("=")
+        if name in _UNREDACTED and (not eq or value not in _FALSE):
+            return f"prints credentials (config view {name}: keys and tokens unredacted)"
+    return ""
+
+
 # --------------------------------------------------------------------------- dispatch
 
 def _dry_reason(c: _Cmd) -> str:
@@ -1017,6 +1082,9 @@ def _parse(argv: list[str], files: FileReader | None, text: str) -> _Cmd | None:
 
 def _interpret(argv: list[str], files: FileReader | None, text: str) -> list[Operation]:
     c = _parse(argv, files, text)
+    exposed = _kubeconfig_exposure(argv) if c is None else _credential_exposure(c)
+    if exposed:
+        return [opaque(f"{text} ({exposed})", destructive=c is not None and c.destructive)]
     if c is None or _is_local(c):
         return [_local_read(text)]
     try:

@@ -3,7 +3,10 @@
 The string is parsed with bashlex; every simple command in lists, pipelines and
 compound commands is interpreted as argv (``argv.interpret_words``), in order.
 Anything the gateway cannot see through (command substitution, eval, heredocs,
-expanded command words, unparseable text ...) becomes ``opaque``.  Never raises.
+expanded command words, unparseable text ...) becomes ``opaque``.  So does what
+would show the agent a credential, in arguments (``argv``) and in the words only
+the shell sees: ``< ~/.aws/credentials``, ``F=~/.ssh/id_rsa``, ``for f in ~/.ssh/*``.
+Never raises.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import re
 
 import bashlex
 
+from blastwall.core.interpret import credentials
 from blastwall.core.interpret.argv import (
     MAX_SHELL_DEPTH, FileReader, absolute_paths_only, command_name, interpret_words,
     is_control_char, is_dangerous_variable, locate_command, looks_destructive,
@@ -221,7 +225,7 @@ class _Walker:
         ops = []
         for part in node.parts:
             if part.kind == "word":                     # the word list of `for x in ...`
-                ops += self._hidden_effects([part], node)
+                ops += self._hidden_effects([part], node) + self.exposure(node, [part])
             elif part.kind != "reservedword":
                 ops += self.walk(part)
         return ops
@@ -271,9 +275,18 @@ class _Walker:
                 return [self.opaque(node, f"assigns {name}, which is not a plain variable")]
             if is_dangerous_variable(name):
                 return [self.opaque(node, f"sets {name}, which changes what commands run")]
+        exposed = self.exposure(node, assignments)      # F=~/.aws/credentials; cat $F
+        if exposed:
+            return exposed
         if not words:
             return [_read_noop(self.text(node))]
         return self._simple(node, words)
+
+    def exposure(self, node, words: list) -> list[Operation]:
+        """An opaque operation when a word names a credential file or expands a secret."""
+        texts = [self.literal(w) if w.kind == "word" else w.word.partition("=")[2] for w in words]
+        exposed = credentials.exposed_by_any(t for t in texts if t)
+        return [self.opaque(node, exposed)] if exposed else []
 
     def literal(self, word) -> str | None:
         """The word after quote removal; words with expansions keep bashlex's text."""
@@ -284,7 +297,8 @@ class _Walker:
         if None in argv:
             return [self.opaque(node, "a quote is not closed")]
         expanded = [i for i, w in enumerate(words) if self._expansion(w)]
-        problem = self._expansion_problem(argv, expanded)
+        secret = credentials.exposed_by_any((argv[i] for i in expanded), paths=False)
+        problem = secret or self._expansion_problem(argv, expanded)
         if problem:
             return [self.opaque(node, problem)]
         try:
@@ -333,6 +347,8 @@ class _Redirects:
 
     def _add(self, walker: _Walker, redirect) -> None:
         kind, target = redirect.type, redirect.output
+        if kind in _INPUT_REDIRECTS and hasattr(target, "word"):     # cat < ~/.aws/credentials
+            self.effects += walker.exposure(redirect, [target])
         if kind in _HEREDOCS:
             self.heredoc = getattr(redirect.heredoc, "value", "") or "<<"
         elif kind not in _INPUT_REDIRECTS | _OUTPUT_REDIRECTS:

@@ -2,7 +2,9 @@
 
 Read-only subcommands become one ``read`` without a target.  Anything that can
 change infrastructure or state is opaque: what ``apply`` does is only known from
-its plan, which is judged as a ``terraform_plan`` artifact instead.
+its plan, which is judged as a ``terraform_plan`` artifact instead.  So is a read
+that prints sensitive values in plain text (``output -json``, ``show -json``,
+``state pull``, ``console``): Terraform redacts them only in its human formats.
 """
 from __future__ import annotations
 
@@ -64,6 +66,25 @@ def _init(text: str, args: list[str]) -> Operation:
     return _read(text, "downloads providers and modules only")
 
 
+_IN_CLEAR = "shows sensitive values in plain text"
+
+
+def _output(text: str, args: list[str]) -> Operation:
+    if _flag(args, "json") or _flag(args, "raw"):
+        return _opaque(text, f"prints credentials (terraform output -json/-raw {_IN_CLEAR})")
+    return _read(text, "sensitive outputs are shown as <sensitive>")
+
+
+def _show(text: str, args: list[str]) -> Operation:
+    if _flag(args, "json"):
+        return _opaque(text, f"prints credentials (terraform show -json {_IN_CLEAR})")
+    return _read(text, "sensitive values are redacted")
+
+
+def _console(text: str, args: list[str]) -> Operation:
+    return _opaque(text, "prints credentials (terraform console prints nonsensitive(var.x))")
+
+
 def _fmt(text: str, args: list[str]) -> Operation:
     return _read(text, "formats local files only")
 
@@ -102,12 +123,14 @@ def _test(text: str, args: list[str]) -> Operation:
     return _opaque(text, "terraform test can create and destroy real infrastructure")
 
 
-_STATE_READS = frozenset({"list", "show", "pull"})
+_STATE_READS = frozenset({"list", "show"})
 
 
 def _state(text: str, args: list[str]) -> Operation:
     if not args:
         return _read(text, "prints help")
+    if args[0] == "pull":
+        return _opaque(text, "prints credentials (the raw state holds secrets in plain text)")
     if args[0] in _STATE_READS:
         return _read(text)
     destructive = args[0] == "rm"
@@ -124,8 +147,7 @@ def _workspace(text: str, args: list[str]) -> Operation:
 
 
 _SUBCOMMANDS: dict[str, Callable[[str, list[str]], Operation]] = {
-    **{name: _plain_read for name in ("plan", "show", "validate", "output", "providers",
-                                      "version", "graph", "console", "get")},
-    "fmt": _fmt, "init": _init, "apply": _apply, "destroy": _destroy, "test": _test,
-    "state": _state, "workspace": _workspace,
+    **{name: _plain_read for name in ("plan", "validate", "providers", "version", "graph", "get")},
+    "output": _output, "show": _show, "console": _console, "fmt": _fmt, "init": _init,
+    "apply": _apply, "destroy": _destroy, "test": _test, "state": _state, "workspace": _workspace,
 }
