@@ -19,6 +19,10 @@ decided three ways:
   rates (the 2,000/s target, and half and 80% of the measured throughput), latency counted
   from when each request was due, so a slow answer is charged to the requests queued behind it.
 
+Each agent repeats its proposals, and a proposal asked again while its approval request is open
+joins that request (nothing new to insert).  Requests here expire after APPROVAL_TTL_S (1 s), so
+that, as in a fleet where changes rarely repeat, an approve opens a new request every time.
+
 The load generator is one asyncio process with a minimal HTTP/1.1 client (uvloop when
 installed): it competes for the same 2 cores, as cheaply as it can, and its CPU share is
 reported next to the service's.  CPU per decision (the service's user + system time over the
@@ -39,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +57,7 @@ from blastwall.service.principals import hash_token  # noqa: E402
 SAMPLE_FLEET = ROOT / "src" / "blastwall" / "data" / "sample-fleet.json"
 TARGET_RATE, TARGET_P99_MS = 2000, 20.0
 SUSTAINABLE = (0.5, 0.8)        # latency runs at these fractions of the measured throughput, too
+APPROVAL_TTL_S = 1              # an approve opens a new request every time (see the docstring)
 POLICY = """version: 1
 extends: recommended
 limits:
@@ -119,12 +124,13 @@ def bench_engine(policy: Path, seconds: float, cold: bool = False) -> dict:
 
 
 def bench_gateway(tmp: Path, policy: Path, agents: list[str], seconds: float) -> dict:
-    from blastwall.service.gateway import Gateway
+    from blastwall.service.gateway import Gateway, Settings
     from blastwall.service.principals import load_principals
     from blastwall.store.base import open_store
     store = open_store(f"sqlite:///{tmp / 'gateway.db'}")
     store.migrate()
-    gw = Gateway(SAMPLE_FLEET, policy, store, load_principals(tmp / "principals.yaml"))
+    gw = Gateway(SAMPLE_FLEET, policy, store, load_principals(tmp / "principals.yaml"),
+                 settings=Settings(approval_ttl=timedelta(seconds=APPROVAL_TTL_S)))
     mix = proposals()
     lats: list[list[float]] = [[] for _ in agents]
     gate = threading.Barrier(len(agents) + 1)
@@ -177,6 +183,8 @@ class Server:
                 "--db", f"sqlite:///{self.db}", "--port", str(self.port)]
         if workers > 1:
             args += ["--workers", str(workers)]
+        if not src:
+            args += ["--approval-ttl", str(APPROVAL_TTL_S)]
         self.log = (tmp / f"serve-{self.port}.log").open("w")
         env = {**os.environ, **({"PYTHONPATH": src} if src else {}), **({"BLASTWALL_RADIUS_MEMO": "0"} if cold else {})}
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -177,7 +177,9 @@ def test_a_retry_after_approval_runs_once(service, agent, name):
     if agent == "claude-code":
         reason = retried.output["permissionDecisionReason"]
         assert retried.permission == "allow" and reason.startswith("blastwall: ALLOW (APPROVED)")
-        assert f"request {request_id} was approved; its grant grant_" in reason and "is not needed" in reason
+        assert f"request {request_id} was approved; its grant grant_" in reason
+    assert httpx.get(f"{service.url}/v1/approvals", params={"state": "pending"},           # the retry joined it
+                     headers={"Authorization": f"Bearer {token('alice')}"}).json() == []
 
     again = _service_hook(service, agent, payload(name))
     assert again.exit_code == 2 and "BLOCKED PENDING APPROVAL" in again.stderr

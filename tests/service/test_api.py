@@ -257,3 +257,43 @@ def test_a_refused_redemption_spends_no_budget(make_gateway, tmp_path):
         assert audit_kinds(c).count("redeem_refused") == 3
         assert propose(c, ROUTINE).json()["decision"]["effect"] == "allow"       # 2nd change of 2
         assert propose(c, ROUTINE).json()["decision"]["effect"] == "deny"
+
+
+def pending_requests(client) -> list:
+    return client.get("/v1/approvals", params={"state": "pending"}, headers=auth("root")).json()
+
+
+def test_the_same_change_asked_again_joins_the_open_request(client):
+    first = propose(client, NS_DELETE).json()
+    again = propose(client, {**NS_DELETE, "intent": "still need it"}).json()        # intent is not bound
+    assert again["approval_request_id"] == first["approval_request_id"] and again["joined"] is True
+    assert first["joined"] is False and again["proposal_id"] != first["proposal_id"]
+    assert [r["id"] for r in pending_requests(client)] == [first["approval_request_id"]]
+    stored = client.get(f"/v1/proposals/{again['proposal_id']}", headers=auth("root")).json()
+    assert stored["status"] == "duplicate" and stored["intent"] == "still need it"
+    log = client.get("/v1/audit", params={"limit": 1000}, headers=auth("root")).json()
+    assert [r["kind"] for r in log].count("approval_requested") == 1
+    assert log[-2]["payload"]["joins_request"] == first["approval_request_id"]
+    other = propose(client, NS_DELETE, who="coder-1").json()                          # another agent: its own
+    assert other["approval_request_id"] != first["approval_request_id"] and other["joined"] is False
+
+
+def test_asked_again_after_approval_it_gets_the_approved_request_until_the_grant_is_spent(client):
+    body, grant = approved_grant(client)
+    again = propose(client, NS_DELETE).json()
+    assert again["approval_request_id"] == body["approval_request_id"] and again["joined"] is True
+    redeem = client.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": NS_DELETE},
+                         headers=auth("kiro-ops-7"))
+    assert redeem.status_code == 200
+    fresh = propose(client, NS_DELETE).json()                                         # spent: a new request
+    assert fresh["approval_request_id"] != body["approval_request_id"] and fresh["joined"] is False
+
+
+def test_an_expired_or_vetoed_request_is_not_joined(client, clock):
+    first = propose(client, NS_DELETE).json()
+    clock.advance(hours=2)
+    second = propose(client, NS_DELETE).json()
+    assert second["approval_request_id"] != first["approval_request_id"]
+    assert review(client, second["approval_request_id"], "bob", verdict="deny").status_code == 200
+    third = propose(client, NS_DELETE).json()
+    assert third["approval_request_id"] not in (first["approval_request_id"], second["approval_request_id"])

@@ -231,7 +231,7 @@ def test_attempts_are_bounded_and_client_errors_are_not_retried(receivers, notif
     assert "/hook" not in caplog.text                    # the URL path (a secret for Slack) is not logged
 
 
-def test_a_hanging_receiver_never_slows_decisions(receivers, notifiers, notified_gateway):
+def test_a_hanging_receiver_never_slows_decisions(receivers, notifiers, notified_gateway, clock):
     r = receivers(hang=True)
     notifier = notifiers(slack(r), timeout_seconds=30)
     gw = notified_gateway(notifier)
@@ -240,6 +240,7 @@ def test_a_hanging_receiver_never_slows_decisions(receivers, notifiers, notified
     r.wait_for(1)                                        # the worker is now stuck in that POST
     took = []
     for _ in range(20):
+        clock.advance(hours=2)                           # the last request expired: each opens a new one
         start = time.perf_counter()
         assert gw.propose(agent, NS_DELETE)["approval_request_id"]
         took.append(time.perf_counter() - start)
@@ -365,9 +366,10 @@ def test_with_workers_metrics_count_every_workers_notifications(tmp_path, receiv
     svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}",
                   extra_args=("--notify", str(config), "--workers", "2")).wait_ready()
     try:
-        for _ in range(6):                                # new connections: both workers take some
-            with Client(svc.url, token("kiro-ops-7")) as agent:
-                agent.propose(NS_DELETE)
+        for n in range(6):                                # new connections: both workers take some
+            region = ("cn-north-1", "us-east-1", "eu-west-1")[n % 3]
+            with Client(svc.url, token(("kiro-ops-7", "coder-1")[n // 3])) as agent:
+                agent.propose({**NS_DELETE, "argv": [*NS_DELETE["argv"][:-1], f"prod-{region}"]})
         r.wait_for(6)
         expected = 'blastwall_notifications_total{outcome="delivered"} 6.0'
         assert eventually(lambda: expected in httpx.get(svc.url + "/metrics").text)

@@ -93,3 +93,26 @@ def test_a_second_service_on_the_same_port_fails_instead_of_sharing_it(tmp_path)
         assert proc.returncode != 0 and "in use" in (proc.stderr + proc.stdout).lower()
     finally:
         first.kill(15)
+
+
+def test_request_and_grant_lifetimes_reach_every_worker(tmp_path):
+    from datetime import datetime
+    ns_delete = {"intent": "clean up", "argv": ["kubectl", "delete", "namespace", "payments",
+                                                 "--context", "prod-cn-north-1"]}
+    svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}",
+                  extra_args=("--workers", "2", "--approval-ttl", "120", "--grant-ttl", "30")).wait_ready()
+    try:
+        lifetimes = set()
+        for region in ("us-east-1", "eu-west-1", "cn-northwest-1", "cn-north-1"):   # new connections
+            doc = {**ns_delete, "argv": [*ns_delete["argv"][:-1], f"prod-{region}"]}
+            rid = httpx.post(svc.url + "/v1/proposals", json=doc, headers=auth("kiro-ops-7")).json()["approval_request_id"]
+            req = httpx.get(f"{svc.url}/v1/approvals/{rid}", headers=auth("root")).json()
+            lifetimes.add(datetime.fromisoformat(req["expires_at"]) - datetime.fromisoformat(req["created_at"]))
+        assert {t.total_seconds() for t in lifetimes} == {120.0}
+        for who in ("bob", "carol")[:req["approvers"]]:
+            res = httpx.post(f"{svc.url}/v1/approvals/{rid}/reviews", json={"verdict": "approve"}, headers=auth(who))
+        grant = httpx.get(f"{svc.url}/v1/approvals/{rid}", headers=auth("root")).json()["grant"]
+        assert res.json()["state"] == "approved", res.text
+        assert (datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(req["created_at"])).total_seconds() < 60
+    finally:
+        svc.kill(15)

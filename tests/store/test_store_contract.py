@@ -155,6 +155,28 @@ def test_requests_and_reviews(store):
     assert store.read(lambda tx: tx.reviews("r2")) == []
 
 
+def test_live_request_is_the_newest_pending_or_approved_with_a_usable_grant(store):
+    def request(rid, state="pending", at=T0, approvers=2, emergency=False, digest="d-x"):
+        return {"id": rid, "proposal_id": "p1", "digest": digest, "approvers": approvers, "scope": {},
+                "state": state, "created_at": at, "expires_at": at + timedelta(hours=1), "emergency": emergency}
+
+    def live(now=T0 + timedelta(minutes=1), approvers=2, emergency=False, digest="d-x"):
+        return store.read(lambda tx: tx.live_request(digest, approvers, emergency, now))
+    assert live() is None
+    store.transact(lambda tx: tx.insert_request(request("r1")))
+    store.transact(lambda tx: tx.insert_request(request("r-vetoed", state="vetoed", at=T0 + timedelta(seconds=5))))
+    assert live() == "r1"
+    assert live(approvers=3) is None and live(emergency=True) is None and live(digest="d-y") is None
+    assert live(now=T0 + timedelta(hours=1)) is None                              # expired
+    store.transact(lambda tx: tx.insert_request(request("r2", state="approved", at=T0 + timedelta(seconds=9))))
+    assert live() == "r1"                                                          # approved, but no grant yet
+    store.transact(lambda tx: tx.insert_grant({**grant_row("g2", "p1"), "request_id": "r2", "digest": "d-x"}))
+    assert live() == "r2"                                                          # the newest live one
+    assert store.transact(lambda tx: tx.redeem_grant("g2", "d-x", T0 + timedelta(minutes=1)))
+    assert live() == "r1"                                                          # its grant is spent
+    assert live(now=T0 + timedelta(hours=2)) is None
+
+
 # grants -------------------------------------------------------------------------------------
 def test_grant_redeemed_once_only_and_only_as_issued(store):
     def setup(tx):

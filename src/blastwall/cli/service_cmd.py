@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import sys
+from datetime import timedelta
 
 import click
 import httpx
@@ -34,20 +35,25 @@ DEFAULT_URL = "http://127.0.0.1:8470"
               help="Sign a checkpoint after this many new audit records ...")
 @click.option("--checkpoint-seconds", default=300.0, show_default=True, type=click.FloatRange(min=0.1),
               help="... or this many seconds, whichever comes first (only when there are new records).")
+@click.option("--approval-ttl", default=3600.0, show_default=True, type=click.FloatRange(min=1, max=7 * 86400),
+              help="Seconds an approval request stays open.")
+@click.option("--grant-ttl", default=900.0, show_default=True, type=click.FloatRange(min=1, max=86400),
+              help="Seconds an execution grant stays redeemable once issued.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Service processes sharing the port (each decides on its own core).")
 @click.option("--listen-fd", type=int, default=None, hidden=True, help="A worker's inherited listening socket.")
 @click.option("--writer-socket", default=None, hidden=True, help="A worker's shared writer (store/remote.py).")
 def serve(inventory, policy, principals_file, db, host, port, notify_file, checkpoint_key, checkpoint_every,
-          checkpoint_seconds, workers, listen_fd, writer_socket):
+          checkpoint_seconds, approval_ttl, grant_ttl, workers, listen_fd, writer_socket):
     if workers > 1:
         args = ["--inventory", inventory, "--principals", principals_file, "--db", db, "--host", host,
-                "--port", str(port), *(["--policy", policy] if policy else []),
+                "--port", str(port), "--approval-ttl", str(approval_ttl), "--grant-ttl", str(grant_ttl),
+                *(["--policy", policy] if policy else []),
                 *(["--notify", notify_file] if notify_file else [])]
         _serve_workers(workers, host, port, args, db, (checkpoint_key, checkpoint_every, checkpoint_seconds))
         return
     from blastwall.service.app import create_app
-    from blastwall.service.gateway import Gateway
+    from blastwall.service.gateway import Gateway, Settings
     from blastwall.service.principals import load_principals
     from blastwall.store.base import open_store
     if listen_fd is not None:
@@ -58,7 +64,9 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
     if writer_socket:
         store.share_writer(writer_socket)
     notifier = _notifier(notify_file)
-    gateway = Gateway(inventory, policy, store, load_principals(principals_file), notifier=notifier)
+    settings = Settings(timedelta(seconds=approval_ttl), timedelta(seconds=grant_ttl))
+    gateway = Gateway(inventory, policy, store, load_principals(principals_file), settings=settings,
+                      notifier=notifier)
     if notifier:
         gateway.metrics.watch(notifier)                      # notification counts on /metrics
     signal.signal(signal.SIGHUP, lambda *_: _reload(gateway))

@@ -108,10 +108,6 @@ class Client:
     def approval(self, request_id: str) -> dict:
         return self._call("GET", f"/v1/approvals/{request_id}")
 
-    def approvals(self, state: str = "pending", limit: int = 100) -> list[dict]:
-        """Approval requests in a state, newest first (each with its proposal's digest)."""
-        return self._call("GET", "/v1/approvals", params={"state": state, "limit": limit})
-
     def review(self, request_id: str, verdict: str, reason: str = "") -> dict:
         return self._call("POST", f"/v1/approvals/{request_id}/reviews", json={"verdict": verdict, "reason": reason})
 
@@ -160,9 +156,6 @@ class AsyncClient:
 
     async def approval(self, request_id: str) -> dict:
         return await self._call("GET", f"/v1/approvals/{request_id}")
-
-    async def approvals(self, state: str = "pending", limit: int = 100) -> list[dict]:
-        return await self._call("GET", "/v1/approvals", params={"state": state, "limit": limit})
 
     async def review(self, request_id: str, verdict: str, reason: str = "") -> dict:
         return await self._call("POST", f"/v1/approvals/{request_id}/reviews", json={"verdict": verdict, "reason": reason})

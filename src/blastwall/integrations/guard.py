@@ -20,7 +20,6 @@ from blastwall.integrations.client import Client, RequestRefused
 
 MAX_WAIT = 300.0
 REMEMBERED = 64
-APPROVED_SCANNED = 1000           # newest approved requests searched for a live grant (grants live minutes)
 
 
 class NeedsService(BlastwallError):
@@ -161,22 +160,20 @@ class Redeemed:
     proposal_id: str
 
 
-def redeem_approved(client: Client, doc: dict, digest: str) -> Redeemed | None:
-    """Spend the live grant of an approved request for exactly this proposal (same digest: same
-    agent, operations and revisions), or return None.  The service checks the digest again when
-    redeeming, and a grant is spent once, so a second retry needs a new approval."""
-    for request in client.approvals(state="approved", limit=APPROVED_SCANNED):
-        if request.get("digest") != digest:
-            continue
-        grant = client.approval(request["id"]).get("grant") or {}
-        if not _live(grant):
-            continue
-        try:
-            redeemed = client.redeem(grant["id"], doc)
-        except RequestRefused:                    # spent meanwhile, voided, or refused on re-check
-            continue
-        return Redeemed(request["id"], grant["id"], redeemed["proposal_id"])
-    return None
+def redeem_approved(client: Client, doc: dict, request_id: str) -> Redeemed | None:
+    """Spend the live grant of ``request_id`` if it is approved, or return None.  The service answers
+    a proposal asked again with the request it joined (same digest: same agent, operations and
+    revisions), so a retry after approval names the approved one.  The service checks the digest
+    again when redeeming, and a grant is spent once, so a second retry needs a new approval."""
+    request = client.approval(request_id)
+    grant = request.get("grant") or {}
+    if request.get("state") != "approved" or not _live(grant):
+        return None
+    try:
+        redeemed = client.redeem(grant["id"], doc)
+    except RequestRefused:                        # spent meanwhile, voided, or refused on re-check
+        return None
+    return Redeemed(request_id, grant["id"], redeemed["proposal_id"])
 
 
 def _live(grant: dict) -> bool:

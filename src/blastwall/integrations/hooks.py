@@ -350,8 +350,8 @@ def decide_by_service(proposal: dict, settings: HookSettings, budget: float) -> 
     with Client(settings.service, settings.token, timeout=max(budget, 0.1)) as client:
         result = client.propose(proposal)
         redeemed = None
-        if result.effect == "approve" and settings.approvals == "service":
-            redeemed = redeem_approved(client, proposal, result.digest)
+        if result.effect == "approve" and settings.approvals == "service" and result.approval_request_id:
+            redeemed = redeem_approved(client, proposal, result.approval_request_id)
     return Decided(result.decision, result.approval_request_id, redeemed)
 
 
@@ -362,7 +362,7 @@ def verdict_for(decided: Decided, shown: str, settings: HookSettings) -> Verdict
         return Verdict(Outcome.ALLOW, _reason("ALLOW", shown, decision))
     if effect == "approve" and decided.redeemed is not None:
         return Verdict(Outcome.ALLOW, _reason("ALLOW (APPROVED)", shown, decision,
-                                              _approval_redeemed(decided.redeemed, decided.approval_request_id)))
+                                              _approval_redeemed(decided.redeemed)))
     if effect == "approve" and settings.approvals == "service" and decided.approval_request_id:
         return Verdict(Outcome.DENY, _reason("BLOCKED PENDING APPROVAL", shown, decision,
                                              _approval_request(decided.approval_request_id, decision)))
@@ -409,11 +409,9 @@ def _approval_request(request_id: str, decision: dict) -> str:
             "then retry the identical call: it runs once.")
 
 
-def _approval_redeemed(redeemed: Redeemed, filed: str | None) -> str:
-    spare = (f" Request {filed}, filed by this retry, is not needed: deny it or let it expire."
-             if filed and filed != redeemed.request_id else "")
+def _approval_redeemed(redeemed: Redeemed) -> str:
     return (f"approval: request {redeemed.request_id} was approved; its grant {redeemed.grant_id} is spent "
-            f"on this call (single use: a further call needs a new approval).{spare}")
+            f"on this call (single use: a further call needs a new approval).")
 
 
 def _approval_needed(decision: dict, request_id: str | None) -> str:

@@ -129,7 +129,9 @@ def _proposal_record(values: dict, now: str, ttl_seconds: float) -> ProposalReco
 
 def record_proposal(tx, rec: ProposalRecord) -> dict:
     """The proposal, its decision and any approval request, with their audit records; raises a
-    _Replan (rolling back) when the kill switches changed or a budget is exhausted."""
+    _Replan (rolling back) when the kill switches changed or a budget is exhausted.  A proposal
+    the same as one whose request is still live (same digest and requirement) joins that request
+    (status 'duplicate'): an agent retrying does not file request after request."""
     switches = engaged(tx.kill_switches())
     if switches != rec.switches:
         raise _SwitchesChanged(switches)
@@ -137,16 +139,20 @@ def record_proposal(tx, rec: ProposalRecord) -> dict:
         if not tx.take_budget(charge.key, charge.amount, charge.maximum):
             raise _OverBudget(charge)
     now, pid = rec.now, record_id("prop")
-    rid = record_id("req") if rec.scope is not None else None
+    joined = tx.live_request(rec.digest, rec.approvers, rec.emergency, now) if rec.scope is not None else None
+    rid = joined or (record_id("req") if rec.scope is not None else None)
     doc, decision = Canonical(rec.doc_json), Canonical(rec.decision_json)
+    status = "duplicate" if joined else {"allow": "allowed", "approve": "pending", "deny": "denied"}[rec.effect]
     tx.insert_proposal({
         "id": pid, "agent": rec.agent, "operator": rec.operator, "intent": rec.intent, "proposal": doc,
         "decision": decision, "envs": list(rec.envs), "effect": rec.effect, "digest": rec.digest,
         "policy_revision": rec.policy_revision, "inventory_revision": rec.inventory_revision,
-        "status": {"allow": "allowed", "approve": "pending", "deny": "denied"}[rec.effect], "created_at": now})
+        "status": status, "created_at": now})
     tx.audit("proposal", rec.agent, {"proposal_id": pid, "proposal": doc, "digest": rec.digest,
-                                     "emergency": rec.emergency}, now)
+                                     "emergency": rec.emergency, **({"joins_request": joined} if joined else {})}, now)
     tx.audit("decision", "system", {"proposal_id": pid, "decision": decision}, now)
+    if joined:                  # the same change asked again: the humans already have it in front of them
+        return {"proposal_id": pid, "approval_request_id": joined, "joined": True}
     if rid:
         tx.insert_request({"id": rid, "proposal_id": pid, "digest": rec.digest, "approvers": rec.approvers,
                            "scope": rec.scope, "state": "pending", "created_at": now,
@@ -154,7 +160,7 @@ def record_proposal(tx, rec: ProposalRecord) -> dict:
         tx.audit("approval_requested", "system", {"request_id": rid, "proposal_id": pid,
                                                   "approvers": rec.approvers, "scope": rec.scope,
                                                   "emergency": rec.emergency}, now)
-    return {"proposal_id": pid, "approval_request_id": rid}
+    return {"proposal_id": pid, "approval_request_id": rid, "joined": False}
 
 
 class _Replan(Exception):
@@ -254,7 +260,7 @@ class Gateway:
         return self._decided(plan.proposal, plan.now, plan.emergency, why.switches)
 
     def _proposed(self, plan: _Plan, ids: dict) -> dict:
-        if ids["approval_request_id"]:
+        if ids["approval_request_id"] and not ids["joined"]:
             self.notifier.approval_requested(ids, plan.proposal, plan.decision_doc,
                                             plan.now + self.settings.approval_ttl)
         self.metrics.decided(plan.decision, plan.proposal.agent, bool(plan.due))

@@ -77,6 +77,11 @@ class Tx(ABC):
         created_at, expires_at, emergency (bool)."""
 
     @abstractmethod
+    def live_request(self, digest: str, approvers: int, emergency: bool, now: datetime) -> str | None:
+        """The newest request for ``digest`` (with that many approvers, emergency or not) that is
+        pending and unexpired, or approved with its grant unspent, unvoided and unexpired."""
+
+    @abstractmethod
     def get_request(self, request_id: str, for_update: bool = False) -> dict | None:
         """for_update: lock the row until commit (PostgreSQL SELECT ... FOR UPDATE)."""
 

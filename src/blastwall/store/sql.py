@@ -74,6 +74,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
              by_principal TEXT NOT NULL, reason TEXT, at TEXT NOT NULL)""",
         "CREATE TABLE budgets (key TEXT PRIMARY KEY, n DOUBLE PRECISION NOT NULL)",
     ]),
+    (2, "find the live approval request of a digest", [
+        "CREATE INDEX approval_requests_digest ON approval_requests (digest, state)",
+        "CREATE INDEX grants_request ON grants (request_id)",
+    ]),
 ]
 
 SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, " \
@@ -267,6 +271,15 @@ class SqlTx(Tx):
                 (row["id"], row["proposal_id"], row["digest"], int(row["approvers"]), _json(row.get("scope", {})),
                  row.get("state", "pending"), _time(row["created_at"]), _time(row["expires_at"]),
                  int(bool(row.get("emergency", False)))))
+
+    def live_request(self, digest: str, approvers: int, emergency: bool, now: datetime) -> str | None:
+        live = ("SELECT r.id FROM approval_requests r LEFT JOIN grants g ON g.request_id = r.id "
+                "WHERE r.digest = ? AND r.approvers = ? AND r.emergency = ? AND ("
+                "(r.state = 'pending' AND r.expires_at > ?) OR (r.state = 'approved' AND g.redeemed_at IS NULL "
+                "AND g.void_reason IS NULL AND g.expires_at > ?)) ORDER BY r.created_at DESC LIMIT 1")
+        at = _time(now)
+        row = self._one(live, (digest, int(approvers), int(bool(emergency)), at, at))
+        return row["id"] if row else None
 
     def get_request(self, request_id: str, for_update: bool = False) -> dict | None:
         lock = self._d.for_update if for_update and self._chain is not None else ""
