@@ -71,29 +71,28 @@ NS_DELETE = {"intent": "clean up", "argv": ["kubectl", "delete", "namespace", "p
                                              "--context", "prod-cn-north-1"]}
 
 
-def test_redemption_decides_again_when_a_switch_changed_since_the_cache(client, gateway, monkeypatch):
+def redeem_after_a_switch_set_elsewhere(client, gateway, monkeypatch, switch: str):
+    """Approve NS_DELETE, set ``switch`` behind the gateway's back (as another replica would: no
+    grants voided, the cache stale), then redeem; the redemption's answer and the grant."""
     monkeypatch.setattr(gateway_module, "SWITCH_REFRESH_S", 3600.0)
     body = client.post("/v1/proposals", json=NS_DELETE, headers=auth("kiro-ops-7")).json()
     for who in ["bob", "carol"][:body["decision"]["approval"]["approvers"]]:
         grant = client.post(f"/v1/approvals/{body['approval_request_id']}/reviews",
                             json={"verdict": "approve"}, headers=auth(who)).json()
-    # another replica stops an unrelated agent: this grant stays valid, but the cache is stale
-    gateway.store.transact(lambda tx: tx.set_kill_switch("agent:coder-1", True, "bob", "elsewhere", gateway.clock()))
+    gateway.store.transact(lambda tx: tx.set_kill_switch(switch, True, "bob", "elsewhere", gateway.clock()))
     res = client.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": NS_DELETE},
                       headers=auth("kiro-ops-7"))
+    return res, grant
+
+
+def test_redemption_decides_again_when_a_switch_changed_since_the_cache(client, gateway, monkeypatch):
+    res, _ = redeem_after_a_switch_set_elsewhere(client, gateway, monkeypatch, "agent:coder-1")  # not this one
     assert res.status_code == 200 and res.json()["redeemed"] is True
     assert gateway._engaged() == {"agent:coder-1"}                    # learnt from the record transaction
 
 
 def test_redemption_refuses_when_the_switch_found_at_record_time_stops_this_agent(client, gateway, monkeypatch):
-    monkeypatch.setattr(gateway_module, "SWITCH_REFRESH_S", 3600.0)
-    body = client.post("/v1/proposals", json=NS_DELETE, headers=auth("kiro-ops-7")).json()
-    for who in ["bob", "carol"][:body["decision"]["approval"]["approvers"]]:
-        grant = client.post(f"/v1/approvals/{body['approval_request_id']}/reviews",
-                            json={"verdict": "approve"}, headers=auth(who)).json()
-    gateway.store.transact(lambda tx: tx.set_kill_switch("global", True, "bob", "elsewhere", gateway.clock()))
-    res = client.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": NS_DELETE},
-                      headers=auth("kiro-ops-7"))
+    res, grant = redeem_after_a_switch_set_elsewhere(client, gateway, monkeypatch, "global")
     assert res.status_code == 409 and "denied" in res.json()["error"]["message"]
     assert gateway.store.read(lambda tx: tx.get_grant(grant["grant_id"]))["redeemed_at"] is None
 
