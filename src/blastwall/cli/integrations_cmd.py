@@ -1,6 +1,7 @@
 """Agent front doors on the command line: `blastwall hook ...` (and, from its own helper, `mcp`)."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -9,6 +10,7 @@ import click
 from blastwall.cli.main import cli
 
 HOOK_TIMEOUT = 15.0
+MAX_HOOK_TIMEOUT = 600.0          # the hook must answer before the agent gives up on it (and lets the call run)
 
 
 @cli.group(help="Pre-tool-use hooks for coding agents. They fail closed: any error, timeout or "
@@ -28,7 +30,8 @@ def hook_options(fn):
                      help="MCP tool mapping (repeatable); SERVER= limits its bare tool names to that server."),
         click.option("--approvals", type=click.Choice(["local", "service"]), default="local", show_default=True,
                      help="approve => ask the user (local), or file an approval request and block (service)."),
-        click.option("--timeout", type=float, default=HOOK_TIMEOUT, show_default=True,
+        click.option("--timeout", type=click.FloatRange(0, MAX_HOOK_TIMEOUT, min_open=True), default=HOOK_TIMEOUT,
+                     show_default=True,
                      help="Seconds before the hook blocks on its own; keep it below the agent's hook timeout."),
         click.option("--agent", default=None, help="Agent name for local decisions (default: the hook's name)."),
         click.option("--file-writes", type=click.Choice(["pass", "ask", "deny"]), default="pass",
@@ -60,14 +63,17 @@ def _run_hook(dialect_name: str, options: dict) -> None:
         reply = hooks.respond_within(sys.stdin.buffer, hooks.DIALECTS[dialect_name], settings)
     except Exception as exc:  # noqa: BLE001  a hook that cannot start must still block
         reply = hooks.failure(str(exc) if isinstance(exc, hooks.HookFailure) else f"{type(exc).__name__}: {exc}")
-    hooks.emit(reply, sys.stdout.buffer, sys.stderr.buffer)
+    try:
+        hooks.emit(reply, sys.stdout.buffer, sys.stderr.buffer)
+    except Exception:  # noqa: BLE001  unsaid, an allow or a block alike: block (2), never a crash the agent passes
+        hooks.exit_now(2)
     hooks.exit_now(reply.exit_code)
 
 
 def _hook_settings(dialect_name: str, options: dict):
     from blastwall.integrations.hooks import HookFailure, HookSettings, Outcome
-    if options["timeout"] <= 0:
-        raise HookFailure("--timeout must be positive")
+    if not math.isfinite(options["timeout"]):
+        raise HookFailure("--timeout must be a number of seconds")
     service, inventory = options["service"], options["inventory"]
     if bool(service) == bool(inventory):
         raise HookFailure("give exactly one of --inventory (local decisions) or --service URL")
