@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from blastwall.core.model import Decision
 from blastwall.errors import BlastwallError
 from blastwall.scenarios import Scenario
 
@@ -49,6 +50,8 @@ def test_scenario(directory: Path) -> None:
     assert not problems, (f"{_id(directory)}: " + "; ".join(problems)
                           + f"\n  reasons: {[r.rule for r in decision.reasons]}"
                           + f"\n  impact: {decision.impact.to_dict()}\n  {decision.explanation}")
+    wire = decision.to_dict()
+    assert Decision.from_dict(json.loads(json.dumps(wire))).to_dict() == wire     # what clients read back
 
 
 # ---- the suite itself -----------------------------------------------------------------

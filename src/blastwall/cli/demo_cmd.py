@@ -10,7 +10,8 @@ import click
 from rich.markup import escape
 
 from blastwall.cli.main import cli
-from blastwall.cli.render import console, decision_from_dict, decision_panel, impact_tree
+from blastwall.cli.render import console, decision_panel, impact_tree
+from blastwall.core.model import Decision
 from blastwall.core.proposal import parse_proposal
 from blastwall.scenarios import load_all
 
@@ -130,7 +131,7 @@ class LiveDemo:
         out.rule(f"[bold]{escape(title)}[/]")
         out.print(f"{AGENT} proposes, stating (untrusted): [italic]{escape(doc['intent'])}[/]", soft_wrap=True)
         result = agent.propose(doc)
-        out.print(decision_panel(decision_from_dict(result.decision), title=result.proposal_id))
+        out.print(decision_panel(Decision.from_dict(result.decision), title=result.proposal_id))
         if tree:
             radius = self.gateway.engine.blast_radius(parse_proposal({**doc, "agent": AGENT}))
             out.print(impact_tree(radius, "blast radius"))

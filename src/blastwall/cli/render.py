@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from blastwall.core.impact import BlastRadius
-from blastwall.core.model import ApprovalRequirement, Decision, Effect, Impact, Reason
+from blastwall.core.model import Decision, Effect
 
 STYLE = {Effect.ALLOW: "bold green", Effect.APPROVE: "bold yellow", Effect.DENY: "bold red"}
 TREE_LIMIT = 8
@@ -27,19 +27,6 @@ def decision_panel(decision: Decision, title: str = "") -> Panel:
     body.append(escape(decision.explanation))
     head = f"[{STYLE[effect]}]{effect.upper()}[/]" + (f"  {escape(title)}" if title else "")
     return Panel(Group(*body), title=head, title_align="left", border_style=STYLE[effect].split()[-1])
-
-
-def decision_from_dict(doc: dict) -> Decision:
-    """A Decision from its contract dict (as the service returns it), for rendering."""
-    i, a = doc["impact"], doc.get("approval")
-    impact = Impact(tuple(i["targets"]), tuple(i["unknown_targets"]), i["deleted"], i["degraded"], i["resources"],
-                    tuple(i["environments"]), tuple(i["regions"]), i["customers"], i["stateful_deleted"],
-                    i["cost_delta_per_month"], i["fleet_fraction"])
-    reasons = tuple(Reason(r["rule"], Effect(r["effect"]), r["message"]) for r in doc["reasons"])
-    approval = ApprovalRequirement(a["approvers"], tuple(a["environments"]), tuple(a["regions"]),
-                                   tuple(a["rules"])) if a else None
-    return Decision(doc["decision_id"], Effect(doc["effect"]), reasons, impact, approval, doc["explanation"],
-                    doc.get("provenance", {}))
 
 
 def impact_table(decision: Decision) -> Table:

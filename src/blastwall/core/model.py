@@ -143,3 +143,16 @@ class Decision:
             "explanation": self.explanation,
             "provenance": dict(self.provenance),
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Decision":
+        """``to_dict`` read back (as the service returns it); reason alternatives are not on the wire."""
+        i, a = d["impact"], d.get("approval")
+        impact = Impact(tuple(i["targets"]), tuple(i["unknown_targets"]), i["deleted"], i["degraded"],
+                        i["resources"], tuple(i["environments"]), tuple(i["regions"]), i["customers"],
+                        i["stateful_deleted"], i["cost_delta_per_month"], i["fleet_fraction"])
+        approval = ApprovalRequirement(a["approvers"], tuple(a["environments"]), tuple(a["regions"]),
+                                       tuple(a["rules"])) if a else None
+        reasons = tuple(Reason(r["rule"], Effect(r["effect"]), r["message"]) for r in d["reasons"])
+        return cls(d["decision_id"], Effect(d["effect"]), reasons, impact, approval, d["explanation"],
+                   dict(d.get("provenance") or {}))

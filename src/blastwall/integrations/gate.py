@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from blastwall.core.model import (ApprovalRequirement, Decision, Effect, Impact, Operation, Reason)
+from blastwall.core.model import Decision, Effect, Operation
 from blastwall.engine import Engine
 from blastwall.errors import BlastwallError, InputError, ProposalError
 from blastwall.integrations.client import AsyncClient, Client, RequestRefused
@@ -253,26 +253,4 @@ def _flat_arguments(bound: inspect.BoundArguments) -> dict:
 
 # ---- the service's decision as a Decision ------------------------------------------
 def _from_service(proposed, doc: dict) -> Verdict:
-    return Verdict(decision_from_dict(proposed.decision), doc, proposed.proposal_id, proposed.approval_request_id)
-
-
-def decision_from_dict(d: Mapping[str, Any]) -> Decision:
-    """Decision.to_dict() read back (reason alternatives are not part of the wire form)."""
-    approval = d.get("approval")
-    return Decision(
-        decision_id=d["decision_id"],
-        effect=Effect(d["effect"]),
-        reasons=tuple(Reason(r["rule"], Effect(r["effect"]), r["message"]) for r in d["reasons"]),
-        impact=_impact(d["impact"]),
-        approval=ApprovalRequirement(approval["approvers"], tuple(approval["environments"]),
-                                     tuple(approval["regions"]), tuple(approval["rules"])) if approval else None,
-        explanation=d["explanation"],
-        provenance=dict(d.get("provenance") or {}),
-    )
-
-
-def _impact(d: Mapping[str, Any]) -> Impact:
-    values = {f.name: d[f.name] for f in fields(Impact)}
-    for name in ("targets", "unknown_targets", "environments", "regions"):
-        values[name] = tuple(values[name])
-    return Impact(**values)
+    return Verdict(Decision.from_dict(proposed.decision), doc, proposed.proposal_id, proposed.approval_request_id)
