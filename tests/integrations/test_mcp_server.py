@@ -125,7 +125,7 @@ async def test_terraform_apply_runs_the_saved_plan_the_json_decided(fleet, tmp_p
     assert applied[2].endswith("/create.tfplan") and applied[2] != str(tmp_path / "create.tfplan")  # a private copy
     assert denied.is_error and denied.structured_content["effect"] == "deny"
     assert swapped.is_error and "differ from the plan JSON" in text(swapped)
-    assert missing.is_error and "no such plan JSON file" in text(missing)
+    assert missing.is_error and "create.plan.json: no such file" in text(missing)
     assert judged.is_error and judged.structured_content["effect"] == "deny"
     assert len(fleet.terraform_calls()) == 1
 

@@ -13,6 +13,7 @@ from blastwall.core.model import Effect, Proposal
 from blastwall.core.proposal import parse_proposal
 from blastwall.engine import Engine, local_files
 from blastwall.errors import BlastwallError, InputError, ProposalError
+from blastwall.loaders.jsonfile import read_json_file
 
 EXIT = {Effect.ALLOW: 0, Effect.APPROVE: 10, Effect.DENY: 20}
 EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 3
@@ -152,17 +153,7 @@ def _proposal(obj, proposal_file, command, plan_file, agent, operator, intent) -
 
 
 def _read_json(path: str):
-    p = Path(path)
-    if not p.is_file():
-        raise ProposalError("no such file", source=path)
-    if p.stat().st_size > MAX_PROPOSAL_BYTES:
-        raise ProposalError(f"file larger than {MAX_PROPOSAL_BYTES >> 20} MiB", source=path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ProposalError("not UTF-8 text", source=path) from None
-    except json.JSONDecodeError as exc:
-        raise ProposalError(f"invalid JSON: {exc.msg}", source=path, line=exc.lineno) from None
+    return read_json_file(path, MAX_PROPOSAL_BYTES, ProposalError)
 
 
 from blastwall.cli import inventory_cmd, demo_cmd, service_cmd, audit_cmd, integrations_cmd  # noqa: E402,F401  (registers subcommands)

@@ -27,6 +27,7 @@ from blastwall.errors import ProposalError
 from blastwall.integrations.executor import Outcome, Runner, check_argv
 from blastwall.integrations.guard import Go, Guard, Stop, authorize
 from blastwall.integrations.mcp_results import failure, result, stopped, verdict_result
+from blastwall.loaders.jsonfile import read_json_file
 
 MAX_PLAN_BYTES = 64 * 2**20
 INSTRUCTIONS = (
@@ -174,15 +175,7 @@ def _status_result(req: dict) -> CallToolResult:
 
 
 def _read_plan(path: str) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise ProposalError("no such plan JSON file", source=path)
-    if p.stat().st_size > MAX_PLAN_BYTES:
-        raise ProposalError("plan JSON larger than 64 MiB", source=path)
-    try:
-        plan = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProposalError(f"not a JSON plan: {exc}", source=path) from None
+    plan = read_json_file(path, MAX_PLAN_BYTES, ProposalError)
     if not isinstance(plan, dict):
         raise ProposalError("a plan is a JSON object (terraform show -json PLANFILE)", source=path)
     return plan

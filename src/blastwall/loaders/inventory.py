@@ -93,6 +93,8 @@ def _parse_json(text: str, source: str):
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InventoryError(f"invalid JSON: {exc.msg}", source=source, line=exc.lineno) from None
+    except RecursionError:
+        raise InventoryError("JSON nested too deeply", source=source) from None
     return doc, _json_line_finder(text, doc)
 
 
@@ -190,6 +192,8 @@ def _load_jsonl_slow(path: Path, revision: str) -> Fleet:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise InventoryError(f"invalid JSON: {exc.msg}", source=str(path), line=lineno) from None
+                except RecursionError:
+                    raise InventoryError("JSON nested too deeply", source=str(path), line=lineno) from None
                 lines.append(lineno)
         except UnicodeDecodeError:
             raise InventoryError("not UTF-8 text", source=str(path), line=len(lines) + 1) from None

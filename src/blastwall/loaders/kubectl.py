@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from blastwall.errors import InventoryError
+from blastwall.loaders.inventory import MAX_DOCUMENT_BYTES
+from blastwall.loaders.jsonfile import read_json_file
 
 STATEFUL_KINDS = frozenset({"persistentvolumeclaim", "persistentvolume", "statefulset"})
 
@@ -46,7 +48,7 @@ def load_kubectl(paths: Iterable[str | Path], *, context: str, env: str | None =
                  region: str | None = None) -> dict:
     """Read files written by ``kubectl get ... -o json > FILE`` and import them."""
     paths = [Path(p) for p in paths]
-    documents = [_read_json(path) for path in paths]
+    documents = [read_json_file(path, MAX_DOCUMENT_BYTES, InventoryError) for path in paths]
     return import_kubectl(documents, context=context, env=env, region=region,
                           sources=[str(p) for p in paths])
 
@@ -67,16 +69,6 @@ class _Object:
     namespace: str | None
     uid: str | None
     body: Mapping[str, Any]
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InventoryError(f"cannot read: {error.strerror}", source=str(path)) from error
-    except json.JSONDecodeError as error:
-        raise InventoryError(f"not JSON: {error.msg}", source=str(path),
-                             line=error.lineno) from error
 
 
 def _check_context(context: Any) -> None:

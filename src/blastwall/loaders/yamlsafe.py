@@ -29,6 +29,8 @@ def load_yaml_with_lines(text: str, source: str, list_key: str | None = None,
                     line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", source=source) from None
+    except RecursionError:
+        raise error("YAML nested too deeply", source=source) from None
     finally:
         loader.dispose()
     return doc, _item_lines(node, list_key)
