@@ -16,7 +16,7 @@ from blastwall.engine import Engine
 from blastwall.integrations.client import Client as Service
 from blastwall.integrations.guard import LocalGuard
 from blastwall.integrations.mapping import parse_mapping
-from blastwall.integrations.mcp_proxy import GRANT_ARG, REQUEST_ARG, build_proxy
+from blastwall.integrations.mcp_proxy import GRANT_ARG, build_proxy
 from tests.conftest import SAMPLE_FLEET
 from tests.integrations.mcp_helpers import (HERE, agent_env, anyio_backend, audit, audit_head,  # noqa: F401
                                             blastwall_args, fleet, local_mode, service_mode, text)
@@ -65,7 +65,7 @@ async def test_lists_only_visible_tools_with_the_grant_argument(upstream, fleet)
         tools = {t.name: t for t in (await mcp.list_tools()).tools}
     assert set(tools) == {"k8s_get", "k8s_delete", "k8s_delete_namespace", "kubectl"}   # not exec_in_pod, k8s_logs
     schema = tools["k8s_delete"].input_schema
-    assert {"_blastwall_grant", "_blastwall_request"} <= set(schema["properties"])
+    assert "_blastwall_grant" in schema["properties"]
     assert "_blastwall_grant" not in schema.get("required", [])
     assert {"context", "kind", "namespace", "name"} <= set(schema["required"])
 
@@ -175,7 +175,7 @@ IN_PROCESS_MAPPING = parse_mapping(yaml.safe_load(MAPPING))
 LOCAL_GUARD = LocalGuard(Engine.load(SAMPLE_FLEET), "kiro-ops-7", "alice")
 ALLOWED = {"k8s_get": GET, "kubectl": {"args": ["get", "deployment", "web", "-n", "web", "--context",
                                                 "staging-us-east-1"]}}
-EXTRA_KEYS = st.text(min_size=1, max_size=16).filter(lambda k: k not in {*GET, "args", GRANT_ARG, REQUEST_ARG})
+EXTRA_KEYS = st.text(min_size=1, max_size=16).filter(lambda k: k not in {*GET, "args", GRANT_ARG})
 
 
 async def _call_in_process(tool: str, arguments: dict) -> tuple[CallToolResult, RecordingUpstream]:

@@ -210,17 +210,18 @@ async def test_service_mode_allow_runs_and_deny_does_not(fleet, service):
                                                          "proposal", "decision", "proposal", "decision"]
 
 
-async def test_grant_from_elsewhere_needs_its_request_id(fleet, service):
+async def test_a_grant_from_elsewhere_runs_its_exact_call_once(fleet, service):
     with Service(service.url, token("kiro-ops-7")) as agent, Service(service.url, token("bob")) as bob:
         made = agent.propose({"argv": ["kubectl", *STAGED]})
         grant = bob.review(made.approval_request_id, "approve")["grant_id"]
     async with server(service_mode(service), agent_env(fleet)) as mcp:
-        blind = await mcp.call_tool("kubectl", {"args": STAGED, "grant_id": grant})
-        assert blind.is_error and "pass its approval request id" in text(blind)
-        ran = await mcp.call_tool("kubectl", {"args": STAGED, "grant_id": grant,
-                                              "approval_request_id": made.approval_request_id})
-    assert not ran.is_error, text(ran)
+        other = await mcp.call_tool("kubectl", {"args": [*STAGED[:-1], "orders"], "grant_id": grant})
+        ran = await mcp.call_tool("kubectl", {"args": STAGED, "grant_id": grant})
+        replay = await mcp.call_tool("kubectl", {"args": STAGED, "grant_id": grant})
+    assert other.is_error and not ran.is_error and replay.is_error, text(ran)
     assert fleet.kubectl_calls() == [STAGED]
+    outcome = httpx.get(f"{service.url}/v1/proposals/{made.proposal_id}", headers={"Authorization": f"Bearer {token('bob')}"})
+    assert outcome.json()["status"] == "executed"                   # reported against the approved proposal
 
 
 async def test_unreachable_service_fails_closed(fleet):

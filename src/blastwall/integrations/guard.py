@@ -8,10 +8,8 @@ for a caller that cannot pass one back (a hook retrying the identical call).
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from blastwall.engine import Engine, local_files
@@ -19,7 +17,6 @@ from blastwall.errors import BlastwallError
 from blastwall.integrations.client import Client, RequestRefused
 
 MAX_WAIT = 300.0
-REMEMBERED = 64
 
 
 class NeedsService(BlastwallError):
@@ -74,7 +71,7 @@ class LocalGuard:
     def approval(self, request_id: str, wait: float = 0) -> dict:
         raise NeedsService("approvals need the blastwall service (start with --service URL)")
 
-    def redeem(self, grant_id: str, doc: dict, request_id: str | None = None) -> str:
+    def redeem(self, grant_id: str, doc: dict) -> str:
         raise NeedsService("grants need the blastwall service (start with --service URL); nothing was run")
 
     def report(self, proposal_id: str | None, outcome: dict) -> None:
@@ -85,17 +82,9 @@ class LocalGuard:
 class ServiceGuard:
     client: Client
     mode: str = "service"
-    _requests: OrderedDict = field(default_factory=OrderedDict)   # approval request id -> proposal id
-    _grants: dict = field(default_factory=dict)                   # grant id -> proposal id
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def propose(self, doc: dict) -> Verdict:
         res = self.client.propose(doc)
-        if res.approval_request_id:
-            with self._lock:
-                self._requests[res.approval_request_id] = res.proposal_id
-                while len(self._requests) > REMEMBERED:
-                    self._requests.popitem(last=False)
         return Verdict(res.decision, res.proposal_id, res.approval_request_id, res.digest)
 
     def approval(self, request_id: str, wait: float = 0) -> dict:
@@ -104,46 +93,24 @@ class ServiceGuard:
             req = self.client.approval(request_id)
             done = req["state"] != "pending" and (req["state"] != "approved" or req.get("grant"))
             if done or time.monotonic() >= deadline:
-                break
+                return req
             time.sleep(0.25)
-        if req.get("grant"):
-            with self._lock:
-                self._grants[req["grant"]["id"]] = req["proposal_id"]
-        return req
 
-    def redeem(self, grant_id: str, doc: dict, request_id: str | None = None) -> str:
-        """Redeem the grant for this exact proposal and return the approved proposal's id."""
-        proposal_id = self._proposal_of(grant_id, request_id)
-        self.client.redeem(grant_id, doc)
-        return proposal_id
+    def redeem(self, grant_id: str, doc: dict) -> str:
+        """Redeem the grant for this exact proposal; the approved proposal's id (for the report)."""
+        return self.client.redeem(grant_id, doc)["proposal_id"]
 
     def report(self, proposal_id: str | None, outcome: dict) -> None:
         if proposal_id:
             self.client.report_execution(proposal_id, outcome)
 
-    def _proposal_of(self, grant_id: str, request_id: str | None) -> str:
-        """Which proposal a grant belongs to, found before redeeming so an unknown grant is never spent."""
-        with self._lock:
-            if grant_id in self._grants:
-                return self._grants[grant_id]
-            candidates = [request_id] if request_id else list(reversed(self._requests))
-        for rid in candidates:
-            req = self.client.approval(rid)
-            if (req.get("grant") or {}).get("id") == grant_id:
-                with self._lock:
-                    self._grants[grant_id] = req["proposal_id"]
-                return req["proposal_id"]
-        raise RequestRefused(409, {"code": "unknown_grant", "message":
-                                   f"grant {grant_id} is not for a proposal made through this gateway; "
-                                   "pass its approval request id too"})
-
 
 Guard = LocalGuard | ServiceGuard
 
 
-def authorize(guard: Guard, doc: dict, grant_id: str | None = None, request_id: str | None = None) -> Go | Stop:
+def authorize(guard: Guard, doc: dict, grant_id: str | None = None) -> Go | Stop:
     if grant_id:
-        return Go(guard.redeem(grant_id, doc, request_id), grant_id=grant_id)
+        return Go(guard.redeem(grant_id, doc), grant_id=grant_id)
     verdict = guard.propose(doc)
     if verdict.effect == "allow":
         return Go(verdict.proposal_id, verdict)

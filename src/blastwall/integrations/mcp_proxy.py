@@ -26,10 +26,8 @@ from blastwall.integrations.mapping import ToolMapping, Unmapped
 from blastwall.integrations.mcp_results import failure, result, stopped
 
 GRANT_ARG = "_blastwall_grant"
-REQUEST_ARG = "_blastwall_request"
 MAX_PAGES = 100
 GRANT_SCHEMA = {"type": "string", "description": "blastwall: a grant id for an approved call (retry after approval)."}
-REQUEST_SCHEMA = {"type": "string", "description": "blastwall: the approval request id, for a grant from elsewhere."}
 
 
 def build_proxy(upstream: Client, mapping: ToolMapping, guard: Guard) -> Server:
@@ -39,15 +37,15 @@ def build_proxy(upstream: Client, mapping: ToolMapping, guard: Guard) -> Server:
 
     async def call_tool(ctx, params: CallToolRequestParams) -> CallToolResult:
         name, args = params.name, dict(params.arguments or {})
-        grant, request_id = args.pop(GRANT_ARG, None), args.pop(REQUEST_ARG, None)
+        grant = args.pop(GRANT_ARG, None)
         retry = f"call {name} again with the same arguments plus \"{GRANT_ARG}\": the grant id"
         try:
             if not mapping.visible(name):
                 raise Unmapped(f"tool '{name}' is not available through blastwall (unmapped or hidden); refused")
-            if not all(v is None or isinstance(v, str) for v in (grant, request_id)):
-                raise ProposalError(f"{GRANT_ARG} and {REQUEST_ARG} are strings", field=GRANT_ARG)
+            if not (grant is None or isinstance(grant, str)):
+                raise ProposalError(f"{GRANT_ARG} is a string", field=GRANT_ARG)
             doc = mapping.proposal(name, args, intent=f"MCP tool call {name} via blastwall proxy")
-            decision = await anyio.to_thread.run_sync(authorize, guard, doc, grant, request_id)
+            decision = await anyio.to_thread.run_sync(authorize, guard, doc, grant)
         except Exception as exc:  # noqa: BLE001  refused, never forwarded
             return failure(exc)
         if isinstance(decision, Stop):
@@ -76,7 +74,7 @@ async def _upstream_tools(upstream: Client) -> list[Tool]:
 
 def _with_grant_arg(tool: Tool) -> Tool:
     schema: dict[str, Any] = copy.deepcopy(tool.input_schema) or {"type": "object"}
-    schema.setdefault("properties", {}).update({GRANT_ARG: GRANT_SCHEMA, REQUEST_ARG: REQUEST_SCHEMA})
+    schema.setdefault("properties", {}).update({GRANT_ARG: GRANT_SCHEMA})
     return tool.model_copy(update={"input_schema": schema})
 
 

@@ -38,7 +38,6 @@ INSTRUCTIONS = (
 RETRY = "call the executor again with the same arguments and grant_id set to the grant"
 
 Grant = Annotated[str | None, Field(description="A grant id from approval_status, for an approved change.")]
-RequestId = Annotated[str | None, Field(description="The approval request id the grant came from (optional).")]
 Intent = Annotated[str, Field(description="Why you want this change (stored and shown to reviewers).")]
 
 
@@ -91,15 +90,15 @@ def build_server(guard: Guard, runner: Runner) -> MCPServer:
         "Run kubectl with these arguments (everything after 'kubectl'; name the --context), if blastwall "
         "allows it or a grant for exactly this command is given."))
     def kubectl(args: Annotated[list[str], Field(description="Arguments after 'kubectl'.")],
-                grant_id: Grant = None, approval_request_id: RequestId = None, intent: Intent = "") -> CallToolResult:
+                grant_id: Grant = None, intent: Intent = "") -> CallToolResult:
         argv = ["kubectl", *args]
-        return _guarded(guard, runner, {"intent": intent, "argv": argv}, argv, grant_id, approval_request_id)
+        return _guarded(guard, runner, {"intent": intent, "argv": argv}, argv, grant_id)
 
     @server.tool(annotations=act, description=(
         "Apply a saved Terraform plan. plan_json is the JSON of `terraform show -json PLANFILE`; the plan "
         "file is plan_file or the JSON's path without .json. The plan JSON is what blastwall decides."))
     def terraform_apply(plan_json: str, plan_file: str | None = None, grant_id: Grant = None,
-                        approval_request_id: RequestId = None, intent: Intent = "") -> CallToolResult:
+                        intent: Intent = "") -> CallToolResult:
         with tempfile.TemporaryDirectory(prefix="blastwall-plan-") as private:
             try:
                 plan, binary = _read_plan(plan_json), _plan_binary(plan_json, plan_file)
@@ -111,24 +110,22 @@ def build_server(guard: Guard, runner: Runner) -> MCPServer:
                 return failure(exc)
             argv = ["terraform", "apply", "-input=false", str(frozen)]
             doc = {"intent": intent, "terraform_plan": plan}
-            return _guarded(guard, in_config, doc, argv, grant_id, approval_request_id)
+            return _guarded(guard, in_config, doc, argv, grant_id)
 
     @server.tool(annotations=act, description=(
         "Run a command given as argv (never a shell string), if blastwall allows it or a grant for "
         "exactly this argv is given."))
     def run_command(argv: Annotated[list[str], Field(description="Program and arguments.")],
-                    grant_id: Grant = None, approval_request_id: RequestId = None,
-                    intent: Intent = "") -> CallToolResult:
-        return _guarded(guard, runner, {"intent": intent, "argv": argv}, argv, grant_id, approval_request_id)
+                    grant_id: Grant = None, intent: Intent = "") -> CallToolResult:
+        return _guarded(guard, runner, {"intent": intent, "argv": argv}, argv, grant_id)
 
     return server
 
 
-def _guarded(guard: Guard, runner: Runner, doc: dict, argv: list[str], grant_id: str | None,
-             request_id: str | None) -> CallToolResult:
+def _guarded(guard: Guard, runner: Runner, doc: dict, argv: list[str], grant_id: str | None) -> CallToolResult:
     try:
         check_argv(argv)
-        decision = authorize(guard, doc, grant_id, request_id)
+        decision = authorize(guard, doc, grant_id)
     except Exception as exc:  # noqa: BLE001
         return failure(exc)
     if isinstance(decision, Stop):
