@@ -145,7 +145,8 @@ def test_approval_request_reaches_slack_and_signed_receivers(receivers, notifier
         (pid, rid, "kiro-ops-7", "alice")
     assert event["required"] == {"approvers": 1, "environments": ["prod"], "regions": ["cn-north-1"],
                                  "rules": ["prod-customers"]}
-    assert event["summary"].startswith("deletes 2, degrades 4 in prod across cn-north-1")
+    assert event["summary"] == ("deletes 2 resource(s), degrades 4 more in prod across cn-north-1, serving 21,000 "
+                                "customers (3.3% of the fleet)")
     assert event["link"] == f"{PUBLIC}/v1/approvals/{rid}" and event["expires_at"].startswith("2026-03-04T11:00")
     assert notifier.counts() == {"delivered": 2, "failed": 0, "retried": 0, "dropped": 0}
 

@@ -99,6 +99,13 @@ class Impact:
             "fleet_fraction": round(self.fleet_fraction, 6),
         }
 
+    @classmethod
+    def from_dict(cls, i: Mapping[str, Any]) -> "Impact":
+        """``to_dict`` read back."""
+        return cls(tuple(i["targets"]), tuple(i["unknown_targets"]), i["deleted"], i["degraded"], i["resources"],
+                   tuple(i["environments"]), tuple(i["regions"]), i["customers"], i["stateful_deleted"],
+                   i["cost_delta_per_month"], i["fleet_fraction"])
+
 
 @dataclass(frozen=True, slots=True)
 class Reason:
@@ -147,10 +154,7 @@ class Decision:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Decision":
         """``to_dict`` read back (as the service returns it); reason alternatives are not on the wire."""
-        i, a = d["impact"], d.get("approval")
-        impact = Impact(tuple(i["targets"]), tuple(i["unknown_targets"]), i["deleted"], i["degraded"],
-                        i["resources"], tuple(i["environments"]), tuple(i["regions"]), i["customers"],
-                        i["stateful_deleted"], i["cost_delta_per_month"], i["fleet_fraction"])
+        impact, a = Impact.from_dict(d["impact"]), d.get("approval")
         approval = ApprovalRequirement(a["approvers"], tuple(a["environments"]), tuple(a["regions"]),
                                        tuple(a["rules"])) if a else None
         reasons = tuple(Reason(r["rule"], Effect(r["effect"]), r["message"]) for r in d["reasons"])

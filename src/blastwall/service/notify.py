@@ -49,6 +49,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from blastwall.core.decide import summarize
+from blastwall.core.model import Impact
 from blastwall.errors import InputError
 from blastwall.loaders.yamlsafe import load_yaml_with_lines
 
@@ -162,20 +164,12 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def impact_summary(impact: Mapping[str, Any]) -> str:
-    envs = ", ".join(impact.get("environments") or []) or "no environment"
-    regions = ", ".join(impact.get("regions") or []) or "no region"
-    return (f"deletes {impact.get('deleted', 0):,}, degrades {impact.get('degraded', 0):,} in {envs} "
-            f"across {regions}; {impact.get('customers', 0):,} customers, "
-            f"{impact.get('fleet_fraction', 0.0):.1%} of the fleet")
-
-
 def approval_event(ids: Mapping, agent: str, operator: str, decision: Mapping, expires_at: str,
                    public_url: str) -> dict:
     rid, need = ids["approval_request_id"], decision.get("approval") or {}
     return {"type": "approval_requested", "event_id": "evt_" + secrets.token_hex(8), "at": _now_iso(),
             "proposal_id": ids["proposal_id"], "request_id": rid, "agent": agent, "operator": operator,
-            "summary": impact_summary(decision["impact"]), "impact": decision["impact"],
+            "summary": summarize(Impact.from_dict(decision["impact"])), "impact": decision["impact"],
             "required": {"approvers": need.get("approvers", 1), "environments": need.get("environments", []),
                          "regions": need.get("regions", []), "rules": need.get("rules", [])},
             "expires_at": expires_at, "link": f"{public_url}/v1/approvals/{rid}"}
