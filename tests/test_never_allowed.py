@@ -132,3 +132,36 @@ def test_showing_credentials_as_argv_is_never_allowed(sample_fleet, recommended,
     """What MCP run_command and kubectl execute: an argv, decided before it runs."""
     decision = decide_doc(sample_fleet, recommended, {"agent": "fuzz", "argv": argv})
     assert decision is None or decision.effect is not Effect.ALLOW, argv
+
+
+# --- kubeconfig rewrites: the same --context would then reach another cluster --------------------
+
+DEV = "dev-us-east-1"
+DEV_DELETE = f"kubectl --context {DEV} delete deploy web -n web"          # allowed on its own
+KUBECONFIG_REWRITES = [
+    f"kubectl config set-context {DEV} --cluster prod-cn-north-1",
+    f"kubectl config set-cluster {DEV} --server https://prod-cn-north-1.example:6443",
+    f"kubectl config set contexts.{DEV}.cluster prod-cn-north-1", f"kubectl config set-credentials {DEV}",
+    f"kubectl config rename-context prod-cn-north-1 {DEV}", f"kubectl config delete-context {DEV}",
+    "kubectl config use-context prod-cn-north-1", "kubectl config use prod-cn-north-1",
+    f"kubectl config unset contexts.{DEV}.namespace", "kubectl config set-context --current --namespace=payments",
+    "kubectl config delete-cluster dev", "kubectl config delete-user dev",
+    "kubectl --kubeconfig /tmp/kc config set-context dev --cluster prod",
+]
+
+
+def test_the_dev_delete_alone_is_allowed(sample_fleet, recommended):
+    assert decide_doc(sample_fleet, recommended, {"agent": "t", "command": DEV_DELETE}).effect is Effect.ALLOW
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=FIXTURE_OK)
+@given(st.sampled_from(KUBECONFIG_REWRITES), st.sampled_from(WRAPPERS), st.sampled_from(JOINERS),
+       st.booleans())
+def test_rewriting_the_kubeconfig_is_never_allowed(sample_fleet, recommended, rewrite, wrapper, joiner, then_delete):
+    """`set-context dev --cluster prod` then `--context dev delete ...`: the delete would be judged
+    as dev while it reaches prod, so the rewrite itself may never run unapproved."""
+    line = wrap(rewrite, wrapper) + (joiner + DEV_DELETE if then_delete else "")
+    for doc in ({"agent": "fuzz", "command": line}, {"agent": "fuzz", "argv": rewrite.split()}):
+        decision = decide_doc(sample_fleet, recommended, doc)
+        assert decision is not None and decision.effect is Effect.APPROVE, doc
+        assert any("changes kubeconfig" in (op.note or "") for op in parse_proposal(doc).operations), doc

@@ -47,6 +47,7 @@ def test_the_claude_code_snippets_use_the_documented_settings_shape():
     for block in JSON_BLOCKS[:2]:
         (group,) = block["hooks"]["PreToolUse"]
         assert re.search(group["matcher"], "Bash") and re.search(group["matcher"], "mcp__kubernetes__get_pods")
+        assert all(re.search(group["matcher"], tool) for tool in ("Read", "Grep", "Write", "Edit"))
         (hook,) = group["hooks"]
         assert hook["type"] == "command" and hook["timeout"] > _hook_timeout(hook["command"])
 
@@ -89,6 +90,8 @@ def test_the_local_claude_code_snippet_works_as_written(project):
     assert json.loads(read.stdout)["hookSpecificOutput"]["permissionDecision"] == "allow"
     hidden = run_snippet(command, project, payload("claude-mcp-hidden.json"))
     assert hidden.returncode == 2
+    secret = run_snippet(command, project, payload("claude-read-aws-credentials.json"))
+    assert json.loads(secret.stdout)["hookSpecificOutput"]["permissionDecision"] == "ask"
 
 
 def test_the_local_kiro_snippet_works_as_written(project):

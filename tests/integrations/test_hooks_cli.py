@@ -87,6 +87,42 @@ def test_claude_code_local_tools_get_no_decision(name):
     assert (run.exit_code, run.stdout, run.stderr) == (0, "", "")
 
 
+# ---- built-in file tools that name a credential -------------------------------------------------
+
+@pytest.mark.parametrize("name, words", [
+    ("claude-read-aws-credentials.json", "Read /root/.aws/credentials (reads credentials)"),
+    ("claude-grep-home.json", "Grep ~ (searches a tree that holds credentials)"),
+    ("claude-write-kubeconfig.json", "Write /root/.kube/config (writes credentials)"),
+])
+def test_claude_code_file_tools_naming_credentials_need_approval(name, words):
+    """An opaque operation to blastwall: the user is asked, with what the call would touch."""
+    run = run_hook("claude-code", payload(name))
+    assert (run.exit_code, run.permission) == (0, "ask"), run.stderr
+    reason = run.output["permissionDecisionReason"]
+    assert reason.startswith(f"blastwall: NEEDS APPROVAL {words}")
+    assert "unknown targets <credentials:" in reason and re.search(r"decision: dec_\w+", reason)
+
+
+def test_claude_code_file_writes_deny_still_denies_a_credential_write():
+    run = run_hook("claude-code", payload("claude-write-kubeconfig.json"), "--inventory", str(FLEET),
+                   "--file-writes", "deny")
+    assert (run.exit_code, run.permission) == (2, "deny")
+
+
+@pytest.mark.parametrize("tool, tool_input", [
+    ("Read", {"file_path": "/home/dev/acme-infra/.aws-notes.md"}),
+    ("Grep", {"pattern": "TODO", "path": "/home/dev/acme-infra/src"}),
+    ("Grep", {"pattern": "TODO"}), ("Glob", {"pattern": "**/*.py", "path": "~"}),
+    ("WebFetch", {"url": "https://example.com/.env", "prompt": "summarise"}),
+    ("Read", {"file_path": "/root/.ssh/id_rsa.pub"}),
+])
+def test_claude_code_file_tools_away_from_credentials_get_no_decision(tool, tool_input):
+    doc = json.loads(payload("claude-read.json"))
+    doc.update(tool_name=tool, tool_input=tool_input)
+    run = run_hook("claude-code", json.dumps(doc).encode())
+    assert (run.exit_code, run.stdout, run.stderr) == (0, "", "")
+
+
 @pytest.mark.parametrize("setting, decision, code", [("ask", "ask", 0), ("deny", "deny", 2)])
 def test_claude_code_file_writes_can_be_gated(setting, decision, code):
     run = run_hook("claude-code", payload("claude-write.json"), "--inventory", str(FLEET), "--file-writes", setting)
@@ -142,7 +178,7 @@ def test_invalid_utf8_blocks():
     (("--inventory", "/nonexistent/fleet.yaml"), "blocked"),
     (("--inventory", str(FLEET), "--approvals", "service"), "--approvals service needs --service"),
     (("--inventory", str(FLEET), "--mapping", "/nonexistent/mapping.yaml"), "blocked"),
-    (("--inventory", str(FLEET), "--timeout", "0"), "--timeout must be positive"),
+    (("--inventory", str(FLEET), "--timeout", "0"), "Invalid value for '--timeout'"),
     (("--inventory", str(FLEET), "--no-such-option"), "No such option"),
 ])
 def test_bad_configuration_blocks(args, message):
@@ -166,6 +202,16 @@ def test_a_broken_inventory_blocks(tmp_path):
 def test_kiro_allows_with_exit_0_and_nothing_printed(name):
     run = run_hook("kiro", payload(name))
     assert (run.exit_code, run.stdout, run.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize("name, words", [
+    ("kiro-fs-read-credentials.json", "blastwall: NEEDS APPROVAL fs_read ~/.aws/credentials (reads credentials)"),
+    ("kiro-grep-home.json", "blastwall: NEEDS APPROVAL grep ~ (searches a tree that holds credentials)"),
+])
+def test_kiro_file_tools_naming_credentials_are_blocked(name, words):
+    run = run_hook("kiro", payload(name))
+    assert (run.exit_code, run.stdout) == (2, "")
+    assert run.stderr.startswith(words) and "a Kiro hook cannot ask a human" in run.stderr
 
 
 def test_kiro_approve_blocks_with_the_impact_and_what_to_do():

@@ -15,6 +15,7 @@ from blastwall.engine import Engine
 from blastwall.integrations import hooks
 from blastwall.integrations.mapping import load_mapping
 from tests.integrations.hook_helpers import FLEET, MAPPING
+from tests.interpret.credential_spellings import HOMES, credential_paths
 
 ENGINE = Engine.load(FLEET)
 LOCAL = hooks.HookSettings(inventory=str(FLEET), agent="prop")
@@ -144,3 +145,52 @@ def _is_harmless_object(stdin: bytes) -> bool:
     except ValueError:
         return False
     return isinstance(doc, dict) and doc.get("tool_name") not in SHELL_TOOL.values()
+
+
+# ---- built-in file tools: a credential path is never read, searched or written unapproved ----------
+
+# (tool, the argument that names the path); None: Kiro fs_read's `operations` batch
+FILE_TOOLS = {"claude-code": [("Read", "file_path"), ("Write", "file_path"), ("Edit", "file_path"),
+                              ("MultiEdit", "file_path"), ("NotebookEdit", "notebook_path"),
+                              ("NotebookRead", "notebook_path"), ("Grep", "path"), ("Grep", "glob"),
+                              ("Glob", "path"), ("LS", "path")],
+              "kiro": [("fs_read", None), ("read", None), ("fs_write", "path"), ("write", "path"),
+                       ("grep", "path"), ("glob", "path")]}
+SEARCHES = {"claude-code": "Grep", "kiro": "grep"}
+HARMLESS_READ = {"mode": "Line", "path": "/home/dev/acme-infra/README.md"}
+
+
+def file_tool_stdin(agent: str, tool: str, key: str | None, path: str, cwd: object = "/tmp") -> bytes:
+    if key is None:
+        mode = "Directory" if path.endswith("/*") else "Line"
+        tool_input = {"operations": [HARMLESS_READ, {"mode": mode, "path": path}]}
+    else:
+        tool_input = {"pattern": "x", key: path} if tool in ("Grep", "grep") else {key: path}
+    return json.dumps({"hook_event_name": hooks.DIALECTS[agent].event, "cwd": cwd, "tool_name": tool,
+                       "tool_input": tool_input}).encode()
+
+
+def asks_or_blocks_for_approval(agent: str, reply: hooks.Reply) -> bool:
+    if agent == "kiro":
+        return reply.exit_code == 2 and reply.stderr.startswith("blastwall: NEEDS APPROVAL")
+    return reply.exit_code == 0 and json.loads(reply.stdout)["hookSpecificOutput"]["permissionDecision"] == "ask"
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]), data=st.data(), path=credential_paths())
+def test_a_file_tool_naming_a_credential_is_never_allowed(agent, data, path):
+    tool, key = data.draw(st.sampled_from(FILE_TOOLS[agent]))
+    reply = reply_for(agent, file_tool_stdin(agent, tool, key, path))
+    assert not allowed(agent, reply), (tool, path, reply)
+    assert asks_or_blocks_for_approval(agent, reply), (tool, path, reply)
+    assert "credentials" in reply.stdout + reply.stderr
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]),
+       home=st.sampled_from([h for h in HOMES if h.startswith(("~", "$", "/"))]),
+       tail=st.sampled_from(["", "/", "/.", "/x/..", "//"]))
+def test_searching_a_home_directory_is_never_allowed(agent, home, tail):
+    reply = reply_for(agent, file_tool_stdin(agent, SEARCHES[agent], "path", home + tail))
+    assert not allowed(agent, reply), (home + tail, reply)
+    assert asks_or_blocks_for_approval(agent, reply), (home + tail, reply)

@@ -188,6 +188,27 @@ def test_a_retry_after_approval_runs_once(service, agent, name):
     assert [r["kind"] for r in redeems] == ["redeem"]          # one grant spent, nothing refused
 
 
+@pytest.mark.parametrize("agent, name, target", [
+    ("claude-code", "claude-read-aws-credentials.json", "<credentials:Read:/root/.aws/credentials>"),
+    ("kiro", "kiro-grep-home.json", "<credentials:grep:~>"),
+])
+def test_a_file_tool_naming_credentials_is_decided_and_recorded_by_the_service(service, agent, name, target):
+    """Proposed like a shell command: the service decides (approve), files the request, records it."""
+    head = audit_head(service)
+    blocked = _service_hook(service, agent, payload(name))
+    assert (blocked.exit_code, blocked.stdout == "") == (2, agent == "kiro")
+    assert "BLOCKED PENDING APPROVAL" in blocked.stderr and target in blocked.stderr
+    request_id = _approval_id(blocked.stderr)
+    request = httpx.get(f"{service.url}/v1/approvals/{request_id}",
+                        headers={"Authorization": f"Bearer {token('root')}"}).json()
+    assert request["proposal"]["proposal"]["operations"] == [{"verb": "exec", "target": target}]
+    assert any(target in json.dumps(record) for record in audit(service, head))
+    _approve(service, request_id, reviewer="root")        # unknown targets: authority over everything
+    retried = _service_hook(service, agent, payload(name))
+    assert retried.exit_code == 0, retried.stderr
+    assert _service_hook(service, agent, payload(name)).exit_code == 2      # the grant is spent
+
+
 def test_an_approval_does_not_cover_a_different_call(service):
     blocked = _service_hook(service, "claude-code", payload("claude-bash-kubectl-delete-prod.json"))
     request_id = _approval_id(blocked.stderr)

@@ -62,6 +62,8 @@ def test_reading_a_credential_file_is_opaque(command):
 @pytest.mark.parametrize("command", [
     "grep -r password ~", "grep -R token /", "grep -rn x /root", "grep -d recurse x /home",
     "grep --recursive x /home/bob", "diff -r / /tmp", "grep -r x $HOME", "egrep -r x /proc",
+    "grep -r x /proc/1/root/root", "grep -r x /proc/self/root", "grep -r x /proc/self",
+    "grep -r x /proc/1/task/1/root/home/bob", "grep -r x /proc/*/root/etc",
 ])
 def test_searching_a_tree_that_holds_credentials_is_opaque(command):
     assert "searches all of" in assert_exposes(shlex.split(command)).note
@@ -133,6 +135,13 @@ def test_path_matching_follows_bash_globbing():
     assert credential_path("*.tfstate") and credential_path("/proc/self/*")
     assert holds_credentials("~") and holds_credentials("/") and holds_credentials("/home/bob/..")
     assert not holds_credentials(".") and not holds_credentials("/home/bob/project")
+
+
+def test_a_process_root_directory_is_the_root_directory():
+    # /proc/PID/root/X is /X: searching it searches the home directories below it
+    assert holds_credentials("/proc/1/root") and holds_credentials("/proc/self/root/home/bob")
+    assert holds_credentials("/proc/1/task/7/root/root") and holds_credentials("/proc/1")
+    assert not holds_credentials("/proc/1/root/usr/share") and not holds_credentials("/proc/cpuinfo")
 
 
 # --- cloud CLIs ------------------------------------------------------------------------------

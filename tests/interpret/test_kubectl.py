@@ -370,15 +370,56 @@ def test_doubtful_read_falls_back_to_a_cluster_read():
     assert (op.verb, op.target) == (Verb.READ, f"k8s:{CTX}:cluster:{CTX}")
 
 
-@pytest.mark.parametrize("cmd", ["config view", "config use-context prod",
-                                 "config set-context --current --namespace=web",
-                                 "config get-contexts", "config current-context",
+@pytest.mark.parametrize("cmd", ["config view", "config view --minify -o yaml",
+                                 "config --kubeconfig /tmp/kc view", "config get-clusters",
+                                 "config get-users", "config get-contexts",
+                                 "config current-context", "config", "kuberc view",
                                  "kustomize ./overlay", "completion bash",
                                  "version --client", "plugin list", "options"])
 def test_local_commands_touch_nothing(cmd):
     op = one(f"kubectl {cmd}")
     assert (op.verb, op.target, op.selector) == (Verb.READ, None, None)
     assert "local" in op.note
+
+
+# --------------------------------------------------------------------------- kubeconfig changes
+
+KUBECONFIG_CHANGES = [
+    "config set-context staging-us-east-1 --cluster prod-us-east-1",
+    "config set-context --current --namespace=payments",
+    "config set-cluster staging --server https://prod.example:6443",
+    "config set-credentials staging-admin --token=t0ken", "config use-context prod-us-east-1",
+    "config use prod-us-east-1", "config delete-context staging", "config delete-cluster staging",
+    "config delete-user staging-admin", "config rename-context prod-us-east-1 staging",
+    "config set contexts.staging.cluster prod-us-east-1", "config unset contexts.staging.namespace",
+]
+
+
+@pytest.mark.parametrize("cmd", KUBECONFIG_CHANGES)
+def test_rewriting_the_kubeconfig_is_opaque(cmd):
+    # `staging` pointed at the prod cluster: a later `--context staging delete` deletes in prod
+    op = one(f"kubectl {cmd}")
+    assert is_opaque(op) and not op.destructive
+    assert "changes kubeconfig: later commands would reach another cluster" in op.note
+
+
+@pytest.mark.parametrize("cmd", [
+    "--kubeconfig /tmp/kc config use-context prod", "config --kubeconfig /tmp/kc use-context prod",
+    "config --kubeconfig=/tmp/kc -v 9 set-cluster c --server https://x", "-- config use-context prod",
+])
+def test_flags_before_the_config_subcommand_do_not_hide_it(cmd):
+    assert is_opaque(one(f"kubectl {cmd}"))
+
+
+def test_a_flag_value_is_not_taken_for_the_subcommand():
+    # --kubeconfig takes `use-context` as its file name; the subcommand is `view`
+    op = one("kubectl config --kubeconfig use-context view")
+    assert op.verb is Verb.READ and "local" in op.note
+
+
+@pytest.mark.parametrize("cmd", ["config frob", "config --frob x view", "kuberc set --section=defaults"])
+def test_unknown_config_subcommands_and_kuberc_changes_are_opaque(cmd):
+    assert is_opaque(one(f"kubectl {cmd}"))
 
 
 def test_diff_reads_the_manifest_objects():
@@ -1086,3 +1127,23 @@ def test_property_delete_is_never_harmless(rest):
     argv = ["kubectl", "delete", *rest, "--context", CTX]
     for op in interpret_kubectl(argv, FILES):
         assert op.verb is Verb.DELETE or (op.verb is Verb.EXEC and op.destructive), op
+
+
+CONFIG_CHANGE_WORDS = ["set-context", "set-cluster", "set-credentials", "use-context", "use",
+                       "delete-context", "delete-cluster", "delete-user", "rename-context", "set",
+                       "unset"]
+GLOBAL_FLAGS = [["--kubeconfig", "/tmp/kc"], ["--kubeconfig=/tmp/kc"], ["-v", "9"], ["--v=2"],
+                ["--request-timeout", "5s"], ["--context", CTX], ["-n", "web"],
+                ["--insecure-skip-tls-verify"]]
+CONFIG_ARGS = ["staging", CTX, "--cluster", "prod", "--current", "--namespace=payments",
+               "--server=https://x", "contexts.staging.cluster", "--token", "t", "--embed-certs"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(GLOBAL_FLAGS), max_size=3), st.lists(st.sampled_from(GLOBAL_FLAGS), max_size=2),
+       st.sampled_from(CONFIG_CHANGE_WORDS), st.lists(st.sampled_from(CONFIG_ARGS), max_size=5))
+def test_property_a_kubeconfig_rewrite_is_never_a_read(before, between, sub, args):
+    """Wherever the global flags stand, a config subcommand that rewrites the kubeconfig is opaque."""
+    argv = ["kubectl", *sum(before, []), "config", *sum(between, []), sub, *args]
+    for op in interpret_kubectl(argv, FILES):
+        assert is_opaque(op), (argv, op)

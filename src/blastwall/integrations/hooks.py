@@ -22,6 +22,12 @@ Formats followed (cited, not guessed):
 
 Both agents let a crashed, slow or misconfigured hook through, so every failure here becomes
 exit 2 with the reason on stderr, and the whole run is bounded by a deadline of our own.
+
+Built-in file tools (Claude Code Read, Write, Edit, Grep, Glob ...; Kiro fs_read, fs_write, grep,
+glob) touch no infrastructure and get no decision, except when a path argument names a credential
+(``blastwall.core.interpret.credentials``) or a Grep searches a tree that holds credentials: such
+a call is proposed to blastwall as an opaque operation, which needs approval, like the shell
+command that would read the same file.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping
 
+from blastwall.core.interpret import credentials
 from blastwall.engine import Engine, local_files
 from blastwall.errors import BlastwallError, ProposalError
 from blastwall.integrations.mapping import ToolMapping
@@ -113,6 +120,14 @@ class Judged:
 # ---------------------------------------------------------------- agent dialects
 
 @dataclass(frozen=True)
+class FileTool:
+    """Which arguments of a built-in file tool name files (``file_path``, a glob) and whether
+    the tool searches the contents of a directory tree (Grep: its ``path``, else the cwd)."""
+    paths: tuple[str, ...]
+    searches: bool = False
+
+
+@dataclass(frozen=True)
 class Dialect:
     name: str
     event: str
@@ -120,6 +135,7 @@ class Dialect:
     aws_tools: frozenset[str]
     file_write_tools: frozenset[str]
     local_tools: frozenset[str]
+    file_tools: Mapping[str, FileTool]      # built-in tools whose paths are checked for credentials
     intent_key: str
     split_mcp: Callable[[str], tuple[str, str] | None]
     render: Callable[[Verdict, HookSettings], Reply] = field(repr=False)
@@ -173,6 +189,11 @@ CLAUDE_CODE = Dialect(
                            "Agent", "AskUserQuestion", "ExitPlanMode", "NotebookRead", "BashOutput",
                            "KillShell", "KillBash", "ListMcpResourcesTool", "ReadMcpResourceTool",
                            "SlashCommand", "Skill"}),
+    file_tools={"Read": FileTool(("file_path",)), "Write": FileTool(("file_path",)),
+                "Edit": FileTool(("file_path",)), "MultiEdit": FileTool(("file_path",)),
+                "NotebookEdit": FileTool(("notebook_path",)), "NotebookRead": FileTool(("notebook_path",)),
+                "Grep": FileTool(("path", "glob"), searches=True), "Glob": FileTool(("path", "pattern")),
+                "LS": FileTool(("path",)), "WebFetch": FileTool(("url",))},
     intent_key="description", split_mcp=_claude_mcp, render=_claude_reply)
 
 KIRO = Dialect(
@@ -183,6 +204,10 @@ KIRO = Dialect(
     local_tools=frozenset({"fs_read", "read", "glob", "grep", "introspect", "knowledge", "thinking",
                            "todo_list", "gh_issue", "report_issue", "web_fetch", "web_search",
                            "delegate", "subagent"}),
+    file_tools={**dict.fromkeys(("fs_read", "read"), FileTool(("path", "image_paths"))),
+                **dict.fromkeys(("fs_write", "write"), FileTool(("path",))),
+                "grep": FileTool(("path", "include"), searches=True), "glob": FileTool(("path", "pattern")),
+                "web_fetch": FileTool(("url",))},
     intent_key="summary", split_mcp=_kiro_mcp, render=_kiro_reply)
 
 DIALECTS = {d.name: d for d in (CLAUDE_CODE, KIRO)}
@@ -233,6 +258,9 @@ def route(call: ToolCall, dialect: Dialect, settings: HookSettings) -> Judged:
     mcp = dialect.split_mcp(call.tool)
     if mcp:
         return _mcp(call, mcp, settings)
+    named = _credentials_named(call, dialect)
+    if named and not (call.tool in dialect.file_write_tools and settings.file_writes is Outcome.DENY):
+        return _credential_access(call, dialect, named)
     if call.tool in dialect.file_write_tools:
         return Judged(verdict=Verdict(settings.file_writes, _file_reason(call, settings.file_writes)))
     if call.tool in dialect.local_tools:
@@ -308,6 +336,67 @@ def _mapping_candidates(files: tuple[MappingFile, ...], qualified: str, server: 
     for f in files:
         if tool in f.mapping.tools and f.server in (None, server):
             yield f.mapping, tool
+
+
+# ---------------------------------------------------------------- built-in file tools and credentials
+
+def _credentials_named(call: ToolCall, dialect: Dialect) -> dict[str, str]:
+    """The paths of a built-in file tool call that would show the agent a credential (or let it
+    rewrite one, ``~/.kube/config``), each with why: a credential file or directory, or a tree
+    that holds credentials and that the tool searches (Grep ``~``).  Empty for other calls."""
+    tool = dialect.file_tools.get(call.tool)
+    if tool is None:
+        return {}
+    verb = "writes" if call.tool in dialect.file_write_tools else "reads"
+    named: dict[str, str] = {}
+    for part in _parts(call.arguments):
+        for path in (p for key in tool.paths for p in _paths(part, key)):
+            found = _spelt(path, call.cwd, credentials.credential_path)
+            if found:
+                named.setdefault(found, f"{verb} credentials")
+        if tool.searches or part.get("mode") == "Search":           # Kiro fs_read: Search mode
+            root = next(iter(_paths(part, "path")), ".")            # no path: the working directory
+            found = _spelt(root, call.cwd, credentials.holds_credentials)
+            if found:
+                named.setdefault(found, "searches a tree that holds credentials")
+    return named
+
+
+def _parts(arguments: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tool input, and each operation of a batch (Kiro fs_read ``operations``)."""
+    batch = arguments.get("operations")
+    batch = batch if isinstance(batch, list) else []
+    return [arguments, *(op for op in batch if isinstance(op, Mapping))]
+
+
+def _paths(part: Mapping[str, Any], key: str) -> list[str]:
+    """The path (or list of paths) under key; a URL only when it names a local file."""
+    value = part.get(key)
+    values = value if isinstance(value, list) else [value]
+    paths = [v for v in values if isinstance(v, str) and v]
+    return [v for v in paths if v.lower().startswith("file:")] if key == "url" else paths
+
+
+def _spelt(path: str, cwd: Path | None, names_credentials: Callable[[str], bool]) -> str | None:
+    """The path as given or, when relative, joined to the call's working directory: the first
+    of them that names credentials, or None."""
+    spellings = [path] if cwd is None or path.startswith(("/", "~", "$")) else [path, f"{cwd}/{path}"]
+    return next((s for s in spellings if names_credentials(s)), None)
+
+
+def _credential_access(call: ToolCall, dialect: Dialect, named: dict[str, str]) -> Judged:
+    """Propose the call to blastwall as what it is, an action whose effect it cannot judge (one
+    ``exec`` per path, never allowed: it needs approval), so that the service records it too."""
+    shown = _short(f"{call.tool} " + "; ".join(f"{path} ({why})" for path, why in named.items()))
+    operations = [{"verb": "exec", "target": _credential_target(call.tool, path)} for path in named]
+    return Judged({"intent": _intent(call, dialect) or shown, "operations": operations}, shown=shown)
+
+
+def _credential_target(tool: str, path: str) -> str:
+    """``<credentials:Read:/root/.aws/credentials>``: no inventory id looks like it; a target
+    may hold no whitespace nor control characters."""
+    printable = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in path)
+    return f"<credentials:{tool}:{_short(printable, 300)}>"
 
 
 def _intent(call: ToolCall, dialect: Dialect, key: str | None = None) -> str:

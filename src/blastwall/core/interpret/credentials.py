@@ -94,9 +94,9 @@ _RULES: tuple[_Rule, ...] = (
 
 # Directories whose whole tree holds credentials somewhere (for recursive searches).
 _HOME = ("home", "*")
-_CREDENTIAL_TREES: tuple[tuple[str, ...], ...] = (
-    _HOME, ("users", "*"), ("root",), ("proc",), ("run", "secrets"), ("var", "run", "secrets"),
-    ("etc", "kubernetes"), ("etc", "rancher"),
+_CREDENTIAL_TREES: tuple[tuple[str | _Name, ...], ...] = (
+    _HOME, ("users", "*"), ("root",), ("proc", _PID, "task", _PID, "environ"), ("proc", _PID, "root"),
+    ("run", "secrets"), ("var", "run", "secrets"), ("etc", "kubernetes"), ("etc", "rancher"),
 )
 _HOME_WORDS = frozenset({"~", "$home", "${home}"})
 
@@ -223,10 +223,31 @@ def holds_credentials(word: str) -> bool:
         components = _components(raw)
     else:
         return False                 # relative: where it points is not known
-    components = _resolve_dots(components)
-    return any(len(components) <= len(tree)
-               and all(_glob_matches(c, t) or c == t or t == "*" for c, t in zip(components, tree))
+    components = _rerooted(_resolve_dots(components))
+    return any(len(components) <= len(tree) and all(_on_tree(c, t) for c, t in zip(components, tree))
                for tree in _CREDENTIAL_TREES)
+
+
+def _on_tree(component: str, tree_component: str | _Name) -> bool:
+    if isinstance(tree_component, _Name):
+        return tree_component.matches(component)
+    return (_glob_matches(component, tree_component) or component == tree_component
+            or tree_component == "*")
+
+
+def _rerooted(components: list[str]) -> list[str]:
+    """``/proc/PID/root/X`` (also ``/proc/PID/task/TID/root/X``) is ``/X``, seen through the
+    root directory of a process."""
+    while True:
+        if components[:1] == ["proc"] and len(components) >= 3 and _PID.matches(components[1]):
+            if components[2] == "root":
+                components = components[3:]
+                continue
+            if (len(components) >= 5 and components[2] == "task" and _PID.matches(components[3])
+                    and components[4] == "root"):
+                components = components[5:]
+                continue
+        return components
 
 
 # --- reasons -------------------------------------------------------------------------

@@ -4,7 +4,9 @@ Pure: the only I/O is the injected ``files`` reader for ``-f`` manifests; no clo
 Targets use the contract's alias forms ``k8s:CONTEXT:KIND:NAMESPACE/NAME`` (namespaced)
 and ``k8s:CONTEXT:KIND:NAME`` (cluster-scoped).  Fail closed: whatever cannot be
 interpreted with certainty becomes ``opaque`` (exec on an unknown target), and so does
-a read that would show the agent a credential (Secret data, tokens, the raw kubeconfig).
+a read that would show the agent a credential (Secret data, tokens, the raw kubeconfig),
+and so does a rewrite of the kubeconfig (``config set-context``, ``use-context`` ...): it
+changes which cluster the commands that follow reach under the same ``--context``.
 
 The argv is scanned the way kubectl's flag library (pflag) scans it: flags may appear
 anywhere, ``--`` ends them, ``--flag=value``/``--flag value``/``-fvalue``/``-f=value``
@@ -232,6 +234,7 @@ class _Scan:
     words: list[str] = field(default_factory=list)    # positional words, command first
     dash: int | None = None                            # index of the first word after "--"
     flags: dict[str, list[str]] = field(default_factory=dict)
+    stop: int = 0                                      # tokens read (first_word: up to the word)
 
     def add(self, name: str, value: str) -> None:
         self.flags.setdefault(name, []).append(value)
@@ -264,6 +267,7 @@ def _scan(tokens: list[str], command: str | None = None, first_word: bool = Fals
             out.words.append(token)
             if first_word:
                 break
+    out.stop = i
     return out
 
 
@@ -1022,6 +1026,54 @@ def _kubeconfig_exposure(argv: list[str]) -> str:
     return ""
 
 
+# --------------------------------------------------------------------------- local settings
+
+@dataclass(frozen=True)
+class _Settings:
+    """A local command's subcommands: those that only show the settings, those that rewrite them."""
+    shows: frozenset[str]
+    changes: frozenset[str]
+    why: str                    # what a change does to the commands that follow it
+
+
+# A rewritten kubeconfig changes what later commands mean: after `config set-context staging
+# --cluster prod-cluster`, `kubectl --context staging delete ...` deletes in prod.
+_SETTINGS = {
+    "config": _Settings(
+        shows=frozenset({"view", "get-contexts", "current-context", "get-clusters", "get-users"}),
+        changes=frozenset({"set-context", "set-cluster", "set-credentials", "use-context", "use",
+                           "delete-context", "delete-cluster", "delete-user", "rename-context",
+                           "set", "unset"}),
+        why="changes kubeconfig: later commands would reach another cluster or namespace"),
+    "kuberc": _Settings(
+        shows=frozenset({"view"}), changes=frozenset({"set"}),
+        why="changes kubectl preferences (kuberc): later commands would run with other defaults"),
+}
+
+
+def _subcommand(tokens: list[str], first: _Scan) -> str:
+    """The word after the command word; flags may stand between them (`config --kubeconfig F
+    use-context x`).  "" when there is none."""
+    if first.dash is not None:                       # `kubectl -- config ...`: all words
+        return first.words[1] if len(first.words) > 1 else ""
+    after = _scan(tokens[first.stop:], first_word=True)
+    return after.words[0] if after.words else ""
+
+
+def _settings_change(argv: list[str]) -> str:
+    """Why a local command rewrites the kubeconfig (or kuberc), or "" when it does not."""
+    first = _scan(argv[1:], first_word=True)
+    settings = _SETTINGS.get(first.words[0])
+    if settings is None:
+        return ""
+    sub = _subcommand(argv[1:], first)
+    if not sub or sub in settings.shows:             # no subcommand: kubectl prints help
+        return ""
+    if sub in settings.changes:
+        return settings.why
+    return f"unknown {first.words[0]} subcommand {sub!r}: it may rewrite the kubeconfig"
+
+
 # --------------------------------------------------------------------------- dispatch
 
 def _dry_reason(c: _Cmd) -> str:
@@ -1085,6 +1137,9 @@ def _interpret(argv: list[str], files: FileReader | None, text: str) -> list[Ope
     exposed = _kubeconfig_exposure(argv) if c is None else _credential_exposure(c)
     if exposed:
         return [opaque(f"{text} ({exposed})", destructive=c is not None and c.destructive)]
+    changed = _settings_change(argv) if c is None else ""
+    if changed:
+        return [opaque(f"{text} ({changed})")]
     if c is None or _is_local(c):
         return [_local_read(text)]
     try:
