@@ -98,7 +98,7 @@ def test_the_local_kiro_snippet_works_as_written(project):
     command = kiro_commands()[0]
     assert run_snippet(command, project, payload("kiro-execute-bash-read.json")).returncode == 0
     blocked = run_snippet(command, project, payload("kiro-execute-bash-delete-prod.json"))
-    assert blocked.returncode == 2 and b"deletes 2, degrades 4" in blocked.stderr
+    assert blocked.returncode == 2 and b"deletes 2 resource(s), degrades 4 more" in blocked.stderr
 
 
 @pytest.mark.parametrize("which", [0, 1])

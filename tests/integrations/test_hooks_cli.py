@@ -8,8 +8,8 @@ import pytest
 
 from tests.integrations.hook_helpers import FLEET, MAPPING, payload, run_hook
 
-IMPACT_OF_PAYMENTS_DELETE = ("deletes 2, degrades 4", "environments prod", "regions cn-north-1",
-                             "customers 21,000")
+IMPACT_OF_PAYMENTS_DELETE = ("deletes 2 resource(s), degrades 4 more in prod across cn-north-1",
+                             "serving 21,000 customers")
 
 
 def assert_impact(reason: str, parts=IMPACT_OF_PAYMENTS_DELETE) -> None:
@@ -61,7 +61,7 @@ def test_claude_code_deny_prints_json_and_exits_2_with_the_reason_on_stderr():
     assert run.permission == "deny"
     reason = run.output["permissionDecisionReason"]
     assert reason.startswith("blastwall: DENY cd infra/prod && terraform destroy -auto-approve")
-    assert "unknown targets <opaque: terraform destroy" in reason
+    assert "unknown to the inventory: <opaque: terraform destroy" in reason
     assert run.stderr.strip() == reason
 
 
@@ -100,7 +100,7 @@ def test_claude_code_file_tools_naming_credentials_need_approval(name, words):
     assert (run.exit_code, run.permission) == (0, "ask"), run.stderr
     reason = run.output["permissionDecisionReason"]
     assert reason.startswith(f"blastwall: NEEDS APPROVAL {words}")
-    assert "unknown targets <credentials:" in reason and re.search(r"decision: dec_\w+", reason)
+    assert "unknown to the inventory: <credentials:" in reason and re.search(r"decision: dec_\w+", reason)
 
 
 def test_claude_code_file_writes_deny_still_denies_a_credential_write():
@@ -223,7 +223,7 @@ def test_kiro_approve_blocks_with_the_impact_and_what_to_do():
 
 
 @pytest.mark.parametrize("name, words", [
-    ("kiro-execute-bash-c-bypass.json", "deletes 2, degrades 4"),
+    ("kiro-execute-bash-c-bypass.json", "deletes 2 resource(s), degrades 4 more"),
     ("kiro-use-aws-terminate.json", "blastwall: DENY aws ec2 terminate-instances --region us-east-1"),
     ("kiro-mcp-unmapped.json", "@github/create_pull_request: it is not mapped to operations"),
 ])

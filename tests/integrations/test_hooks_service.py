@@ -121,7 +121,7 @@ def test_service_approvals_deny_with_the_request_and_the_command_that_approves_i
                    "--approvals", "service", "--mapping", str(MAPPING), env=AGENT_TOKEN)
     assert (run.exit_code, run.permission) == (2, "deny")
     reason = run.output["permissionDecisionReason"]
-    assert "deletes 2, degrades 4" in reason and "customers 21,000" in reason
+    assert "deletes 2 resource(s), degrades 4 more" in reason and "21,000 customers" in reason
     request_id = _approval_id(reason)
     assert run.stderr.strip() == reason
     request = httpx.get(f"{service.url}/v1/approvals/{request_id}",

@@ -41,7 +41,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping
 
+from blastwall.core.decide import summarize
 from blastwall.core.interpret import credentials
+from blastwall.core.model import Impact
 from blastwall.engine import Engine, local_files
 from blastwall.errors import BlastwallError, ProposalError
 from blastwall.integrations.mapping import ToolMapping
@@ -462,7 +464,7 @@ def verdict_for(decided: Decided, shown: str, settings: HookSettings) -> Verdict
 
 
 def _reason(label: str, shown: str, decision: dict, approval: str = "") -> str:
-    lines = [f"blastwall: {label} {shown}".rstrip(), "impact: " + impact_summary(decision.get("impact") or {})]
+    lines = [f"blastwall: {label} {shown}".rstrip(), "impact: " + impact_summary(decision["impact"])]
     if approval:
         lines.append(approval)
     explanation = str(decision.get("explanation") or "")
@@ -473,16 +475,13 @@ def _reason(label: str, shown: str, decision: dict, approval: str = "") -> str:
 
 
 def impact_summary(impact: Mapping[str, Any]) -> str:
-    """deleted, degraded, environments, regions, customers (and unknown targets, if any)."""
-    parts = [f"deletes {impact.get('deleted', 0):,}, degrades {impact.get('degraded', 0):,}",
-             "environments " + (", ".join(impact.get("environments") or []) or "none"),
-             "regions " + (", ".join(impact.get("regions") or []) or "none"),
-             f"customers {impact.get('customers', 0):,}"]
-    unknown = list(impact.get("unknown_targets") or [])
+    """The engine's summary, then the first unknown targets by name (what the agent must fix)."""
+    text = summarize(Impact.from_dict(impact))
+    unknown = list(impact["unknown_targets"])
     if unknown:
         more = f" (+{len(unknown) - 3} more)" if len(unknown) > 3 else ""
-        parts.append("unknown targets " + ", ".join(unknown[:3]) + more)
-    return "; ".join(parts)
+        text += ": " + ", ".join(unknown[:3]) + more
+    return text
 
 
 def _scope(decision: dict) -> str:
