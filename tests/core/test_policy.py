@@ -87,6 +87,26 @@ rules:
     assert "ask payments" in d.explanation
 
 
+def test_the_approver_is_told_what_an_opaque_command_runs_and_rules_can_match_it(sample_fleet):
+    from blastwall.core.interpret.argv import interpret_argv
+    p = policy("""version: 1
+extends: recommended
+rules:
+  - name: no-credential-reads
+    effect: deny
+    when: "proposal.opaque_commands.exists(c, c.contains('reads credentials'))"
+    message: "credentials: {proposal.opaque_commands}"
+""")
+    ops = [*interpret_argv(["cat", "/root/.aws/credentials"]), *(Operation(Verb.EXEC, f"<job {n}>") for n in range(4))]
+    d = decide(sample_fleet, p, proposal(*ops), Context(T0))
+    assert d.effect is Effect.DENY
+    [reason] = [r for r in d.reasons if r.rule == "no-credential-reads"]
+    assert reason.message == ("credentials: cat /root/.aws/credentials [reads credentials (/root/.aws/credentials)], "
+                              "<job 0>, <job 1>, 2 more")
+    routine = decide(sample_fleet, p, proposal(*interpret_argv(["kubectl", "version", "--client"])), Context(T0))
+    assert routine.effect is Effect.ALLOW
+
+
 def test_without_extends_only_guards_and_own_rules_apply(sample_fleet):
     p = policy("version: 1\n")
     d = decide(sample_fleet, p, proposal(Operation(Verb.DELETE, "env/prod-cn")), Context(T0))

@@ -22,8 +22,10 @@ def decision_panel(decision: Decision, title: str = "") -> Panel:
     body = [impact_table(decision), reasons_table(decision)]
     if decision.approval:
         a = decision.approval
-        body.append(f"[yellow]Approval:[/] {a.approvers} human(s) covering "
-                    f"{escape(', '.join(a.environments))} / {escape(', '.join(a.regions))}")
+        scope = (f"covering {escape(', '.join(a.environments) or 'no environment')} / "
+                 f"{escape(', '.join(a.regions) or 'no region')}") if a.environments or a.regions \
+            else "(the impact names no environment or region: any approver)"
+        body.append(f"[yellow]Approval:[/] {a.approvers} human(s) {scope}")
     body.append(escape(decision.explanation))
     head = f"[{STYLE[effect]}]{effect.upper()}[/]" + (f"  {escape(title)}" if title else "")
     return Panel(Group(*body), title=head, title_align="left", border_style=STYLE[effect].split()[-1])

@@ -61,6 +61,7 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
         "proposal.agent": proposal.agent, "proposal.operator": proposal.operator,
         "proposal.source": proposal.source, "proposal.verbs": list(radius.resolved.verbs),
         "proposal.operations": len(proposal.operations),
+        "proposal.opaque_commands": _opaque_commands(proposal),
         "impact.targets": len(impact.targets), "impact.unknown_targets": len(impact.unknown_targets),
         "impact.unknown_destructive": radius.resolved.unknown_destructive,
         "impact.deleted": impact.deleted, "impact.degraded": impact.degraded,
@@ -85,6 +86,16 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
         "context.frozen": _frozen(fleet, policy, changing, ctx.now),
         "context.closed_windows": _closed_windows(fleet, policy, changing, ctx.now),
     }
+
+
+MAX_OPAQUE_SHOWN, MAX_OPAQUE_CHARS = 3, 200
+
+
+def _opaque_commands(proposal: Proposal) -> list[str]:
+    """What each opaque operation runs, and why blastwall cannot vouch for it (for the approver)."""
+    shown = [" ".join((op.note or op.target or "").split()) for op in proposal.operations if op.verb == Verb.EXEC]
+    shown = [s if len(s) <= MAX_OPAQUE_CHARS else s[:MAX_OPAQUE_CHARS - 3] + "..." for s in shown]
+    return shown[:MAX_OPAQUE_SHOWN] + ([f"{len(shown) - MAX_OPAQUE_SHOWN} more"] if len(shown) > MAX_OPAQUE_SHOWN else [])
 
 
 def _production_mask(fleet: Fleet, policy: Policy) -> np.ndarray:

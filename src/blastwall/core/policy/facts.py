@@ -15,6 +15,7 @@ STR_LIST = "list<string>"
 FACTS: dict[str, str] = {
     "proposal.agent": "string", "proposal.operator": "string",
     "proposal.source": "string", "proposal.verbs": STR_LIST, "proposal.operations": "int",
+    "proposal.opaque_commands": STR_LIST,
     "impact.targets": "int", "impact.unknown_targets": "int", "impact.unknown_destructive": "int",
     "impact.deleted": "int", "impact.degraded": "int", "impact.resources": "int",
     "impact.customers": "int", "impact.stateful_deleted": "int",
