@@ -297,3 +297,24 @@ def test_an_expired_or_vetoed_request_is_not_joined(client, clock):
     assert review(client, second["approval_request_id"], "bob", verdict="deny").status_code == 200
     third = propose(client, NS_DELETE).json()
     assert third["approval_request_id"] not in (first["approval_request_id"], second["approval_request_id"])
+
+
+SCALE = ["kubectl", "--context", "prod-us-east-1", "-n", "payments", "scale", "deployment", "payments"]
+
+
+def test_an_approval_binds_the_exact_command_not_only_what_blastwall_read_from_it(client):
+    """--replicas=3 and --replicas=0 touch the same deployment: the same operations, not the same change."""
+    approved = propose(client, {"intent": "scale up", "argv": [*SCALE, "--replicas=3"]}).json()
+    grant = review(client, approved["approval_request_id"], "root").json()
+    assert grant["state"] == "approved"
+    other = propose(client, {"intent": "scale up", "argv": [*SCALE, "--replicas=0"]}).json()
+    assert other["joined"] is False and other["digest"] != approved["digest"]
+    res = client.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": {"argv": [*SCALE, "--replicas=0"]}},
+                      headers=auth("kiro-ops-7"))
+    assert res.status_code == 409 and "different plan" in res.json()["error"]["message"]
+    same = client.post(f"/v1/grants/{grant['grant_id']}/redeem", json={"proposal": {"argv": [*SCALE, "--replicas=3"]}},
+                       headers=auth("kiro-ops-7"))
+    assert same.status_code == 200
+    stored = client.get(f"/v1/proposals/{approved['proposal_id']}", headers=auth("root")).json()
+    assert stored["proposal"]["artifact"] == {"kind": "argv", "exact": json.dumps([*SCALE, "--replicas=3"],
+                                                                                 separators=(",", ":"))}

@@ -1,4 +1,7 @@
 """The decision hot path: cached kill switches re-checked in the record's transaction, the raw body."""
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from blastwall.service import gateway as gateway_module
 from tests.service.conftest import auth
 
@@ -104,3 +107,18 @@ def test_record_ids_are_unique_and_sort_in_the_order_they_were_made():
     later = gateway_module.record_id("prop")
     assert len(set(first)) == len(first)
     assert all(later > i for i in first) and all(i.startswith("prop_") and len(i) == 33 for i in first)
+
+
+WORDS = st.sampled_from(["kubectl", "--context", "prod-us-east-1", "-n", "payments", "scale", "deployment",
+                         "payments", "--replicas=0", "--replicas=3", "a b", "a", "b", "--force", ""])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(WORDS, min_size=1, max_size=8), st.lists(WORDS, min_size=1, max_size=8))
+def test_two_different_argvs_never_share_a_binding_digest(gateway, first, second):
+    from blastwall.core.proposal import parse_proposal
+
+    def digest(argv):
+        proposal = parse_proposal({"agent": "kiro-ops-7", "argv": argv})
+        return gateway_module.binding_digest(gateway_module.proposal_doc(proposal), gateway.engine)
+    assert (digest(first) == digest(second)) == (first == second)

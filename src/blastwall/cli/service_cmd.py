@@ -197,6 +197,9 @@ def approvals_show(url, token, request_id):
               f"environments {escape(', '.join(impact['environments']) or '-')}, "
               f"regions {escape(', '.join(impact['regions']) or '-')}")
     out.print(f"[bold]agent[/] {escape(prop['agent'])} (operator {escape(prop['operator'] or '-')})")
+    artifact = prop["proposal"].get("artifact")
+    if artifact:                                # what the approval binds to, exactly
+        out.print(f"[bold]exact {escape(artifact['kind'])}[/]: " + escape(json.dumps(artifact["exact"])))
     out.print("[bold]stated intent (untrusted)[/]: " + escape(json.dumps(prop["intent"])))
     out.print(escape(prop["decision"]["explanation"]))
     for r in req["reviews"]:

@@ -72,6 +72,7 @@ class Proposal:
     intent: str
     operations: tuple[Operation, ...]
     source: str = "operations"          # operations | argv | command | terraform_plan
+    artifact: str = ""                  # the artifact exactly as given (see proposal.exact_artifact)
 
 
 @dataclass(frozen=True, slots=True)

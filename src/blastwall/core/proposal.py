@@ -1,6 +1,8 @@
 """Proposal documents (contract section 2) -> Proposal, interpreting artifacts on the way."""
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Mapping
 
 from blastwall.core.graph import SELECTOR_FIELDS
@@ -35,7 +37,20 @@ def parse_proposal(doc: Any, files: FileReader | None = None) -> Proposal:
     if not ops and not artifacts:
         raise ProposalError("a proposal needs 'operations' or an artifact (argv, command, terraform_plan)",
                             field="operations")
-    return Proposal(agent, operator, intent, tuple(ops), source)
+    exact = exact_artifact(source, doc[source]) if artifacts else ""
+    return Proposal(agent, operator, intent, tuple(ops), source, exact)
+
+
+def exact_artifact(kind: str, value: Any) -> str:
+    """The artifact as given, as text: what approvals bind to besides the operations read from it,
+    so that a command differing only where blastwall reads nothing (a flag's value, a replica
+    count, quoting) is another command.  A plan is bound by its canonical JSON's SHA-256."""
+    if kind == "command":
+        return value
+    if kind == "argv":
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    canon = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 
 
 def interpret_artifact(kind: str, value: Any, files: FileReader | None = None) -> list[Operation]:

@@ -473,9 +473,13 @@ def settle_heap() -> None:
 
 
 def proposal_doc(proposal: Proposal) -> dict:
-    """The proposal as stored: interpreted operations, so the binding is to what will run."""
-    return {"agent": proposal.agent, "operator": proposal.operator, "intent": proposal.intent,
-            "operations": [_operation_doc(op) for op in proposal.operations]}
+    """The proposal as stored: the interpreted operations, and the artifact exactly as given (argv,
+    command, or a plan's digest), so the binding is to what was read and to what will run."""
+    doc = {"agent": proposal.agent, "operator": proposal.operator, "intent": proposal.intent,
+           "operations": [_operation_doc(op) for op in proposal.operations]}
+    if proposal.artifact:
+        doc["artifact"] = {"kind": proposal.source, "exact": proposal.artifact}
+    return doc
 
 
 _OPERATION_FIELDS = tuple(f.name for f in fields(Operation) if f.name != "verb")
@@ -492,8 +496,9 @@ def _operation_doc(op: Operation) -> dict:
 
 
 def binding_digest(doc: dict, engine: Engine) -> str:
-    """What approvals and grants bind to: the exact operations (``proposal_doc``) plus both revisions."""
-    bound = {"agent": doc["agent"], "operations": doc["operations"]}
+    """What approvals and grants bind to: the exact operations and artifact (``proposal_doc``) plus
+    both revisions."""
+    bound = {"agent": doc["agent"], "operations": doc["operations"], "artifact": doc.get("artifact")}
     canon = json.dumps({"proposal": bound, "policy": engine.policy.revision, "inventory": engine.fleet.revision},
                        sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canon).hexdigest()
