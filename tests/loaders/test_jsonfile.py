@@ -42,3 +42,21 @@ def test_any_bytes_parse_or_raise_the_given_error(tmp_path_factory, data):
         assert exc.source == str(path)
         return
     assert doc == json.loads(data.decode("utf-8"))
+
+
+def test_a_pipe_is_read_and_bounded_as_it_goes(tmp_path):
+    import os
+    import threading
+    for payload, limit in ((b'{"items": []}', 1 << 20), (b"[" + b"1," * 5000 + b"1]", 1000)):
+        read, write = os.pipe()
+        writer = threading.Thread(target=lambda: (os.write(write, payload), os.close(write)))
+        writer.start()
+        try:
+            if limit > len(payload):
+                assert read_json_file(f"/dev/fd/{read}", limit, InventoryError) == {"items": []}
+            else:
+                with pytest.raises(InventoryError, match="larger than"):
+                    read_json_file(f"/dev/fd/{read}", limit, InventoryError)
+        finally:
+            os.close(read)
+            writer.join()

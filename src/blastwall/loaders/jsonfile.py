@@ -10,20 +10,22 @@ from blastwall.errors import BlastwallError
 
 def read_json_file(path: str | Path, max_bytes: int, error: type[BlastwallError]) -> Any:
     """The parsed document; ``error`` (with the file as its source) for a missing, oversized,
-    unreadable, non-UTF-8 or invalid file."""
-    source, p = str(path), Path(path)
+    unreadable, non-UTF-8 or invalid file.  Pipes work too (``<(kubectl get ... -o json)``):
+    the size is counted as it is read."""
+    source = str(path)
     try:
-        if not p.is_file():
-            raise error("no such file", source=source)
-        if p.stat().st_size > max_bytes:
-            raise error(f"file larger than {max_bytes >> 20} MiB", source=source)
-        text = p.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise error("no such file", source=source) from None
     except OSError as exc:
         raise error(f"cannot read: {exc.strerror}", source=source) from None
+    if len(data) > max_bytes:
+        raise error(f"file larger than {max_bytes >> 20} MiB", source=source)
+    try:
+        return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise error(f"not UTF-8 text (byte {exc.start})", source=source) from None
-    try:
-        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"invalid JSON: {exc.msg}", source=source, line=exc.lineno) from None
     except RecursionError:
