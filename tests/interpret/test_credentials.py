@@ -279,3 +279,37 @@ HARMLESS_READERS = ["cat {}", "head -n 3 {}", "tail {}", "grep -h x {}", "tac {}
 def test_ordinary_files_stay_harmless_reads(reader, path, wrapper):
     command = reader.format(path)
     assert_all_read(wrapper.format(c=command, q=shlex.quote(command)))
+
+
+# --- gaps found in review -------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    "cat ~/${NOPE}.kube/config", "cat ~/${X}.ssh/deploy_key", "head $HOME/$D.aws/credentials",
+    "jq -n env", "jq -n '$ENV.AWS_SECRET_ACCESS_KEY'", "yq -n 'env(AWS_SECRET_ACCESS_KEY)'",
+    "yq -n 'strenv(GITHUB_TOKEN)'", "echo $DB_PASS", "echo $MYSQL_PWD", "cat ~/.claude/.credentials.json",
+    "cat ~/.codex/auth.json", "cat ~/.config/containers/auth.json", "cat ~/.config/sops/age/keys.txt",
+    "cat ~/.databrickscfg", "kubectl get --raw /api/v1/namespaces/payments/%73ecrets --context prod-us-east-1",
+    "aws lambda get-function-configuration --function-name api", "aws ecs describe-task-definition --task-definition api",
+    "az containerapp secret list --show-values -n api -g rg", "az webapp config appsettings list -n api -g rg",
+])
+def test_review_gaps_are_closed(command):
+    assert_shell_exposes(command)
+
+
+@pytest.mark.parametrize("command", [
+    "jq '.spec.template.spec.containers[].env' pod.json", "echo $PWD", "cat $FILE",
+    "cat docs/kubeconfig.md", "find . -name '*.tfstate'", "find . -name .env", "du -sh ~/.aws",
+])
+def test_their_neighbours_stay_reads(command):
+    assert_all_read(command)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([".aws/credentials", ".kube/config", ".ssh/id_ed25519", ".docker/config.json"]),
+       st.sampled_from(["${X}", "$X", "${X:-}", "$(true)"]), st.integers(0, 3))
+def test_a_variable_can_supply_any_part_of_a_dotfile_name(path, expansion, cut):
+    """``~/${X}.ssh`` and ``~/.s${X}sh`` may name ~/.ssh: an expansion matches a leading dot too."""
+    head, rest = path.split("/", 1)
+    spelt = head[:cut] + expansion + head[cut:]
+    ops = interpret_shell(f"cat ~/{spelt}/{rest}")
+    assert any(op.verb is Verb.EXEC for op in ops), (spelt, ops)

@@ -469,6 +469,14 @@ def _yq(args: list[str]) -> str:
     return ""
 
 
+# jq's `env` / `$ENV` and yq's `env(NAME)` / `strenv(NAME)` print the environment, tokens included.
+_FILTER_READS_ENVIRONMENT = re.compile(r"\$ENV\b|(?<![.\w$])(?:str)?env\b")    # not .env, a field
+
+
+def filter_reads_environment(program: str, args: list[str]) -> bool:
+    return program in ("jq", "yq", "gojq", "jaq") and any(_FILTER_READS_ENVIRONMENT.search(a) for a in args)
+
+
 _DATE_VALUED = frozenset({"-d", "--date", "-f", "--file", "-r", "--reference"})
 _DATE_FLAGS = frozenset({"-u", "--utc", "--universal", "-R", "--rfc-email", "-I", "--debug"})
 
@@ -614,7 +622,7 @@ def tolerates_expanded_arguments(word: str) -> bool:
 
 # Programs that show names or metadata of the files they are given, never what is in them.
 _NAMES_ONLY = frozenset({"echo", "printf", "basename", "dirname", "realpath", "which", "test",
-                         "[", "ls", "stat", "df", "pwd", "true", "false", "sleep"})
+                         "[", "ls", "stat", "df", "pwd", "true", "false", "sleep", "find", "du"})
 
 
 def _credential_exposure(name: str, args: list[str]) -> str:
@@ -626,6 +634,8 @@ def _credential_exposure(name: str, args: list[str]) -> str:
     exposed = credentials.exposed_by_any(args, paths=name not in _NAMES_ONLY)
     if exposed:
         return exposed
+    if filter_reads_environment(name, args):
+        return credentials.PRINTS_ENVIRONMENT
     if _searches_recursively(name, args):
         home = next((arg for arg in args if not arg.startswith("-")
                      and credentials.holds_credentials(arg)), None)
@@ -714,7 +724,9 @@ _AWS_S3 = {"ls": "read", "rm": "destructive", "rb": "destructive"}
 _AWS_SECRET_ACTIONS = re.compile(
     r"^\S+ \S*(?:token|password|credentials|secret-value|get-login|assume-role|access-details"
     r"|decrypt|data-key|(?:create|download-default)-key-pair|create-access-key)"
-    r"|^configure get \S*(?:secret|token|key|password|credential)", re.IGNORECASE)
+    r"|^configure get \S*(?:secret|token|key|password|credential)"
+    r"|^lambda get-function(?:-configuration)?$|^ecs describe-task-definition$"   # their environment variables
+    r"|^batch describe-job-definitions$", re.IGNORECASE)
 _AWS_SECRET_FLAGS = frozenset({"--with-decryption"})       # ssm get-parameter(s)
 
 
@@ -732,8 +744,9 @@ _AZ_VALUED = frozenset({"--subscription", "--output", "-o", "--query"})
 _AZ_FLAGS = frozenset({"--only-show-errors", "--debug", "--verbose"})
 _AZ_SECRET_COMMANDS = re.compile(
     r"token|password|credential|connection-string|publishing|list-keys|generate-sas"
-    r"|keys (?:list|show)|admin-key|query-key|secret (?:show|download|backup)", re.IGNORECASE)
-_AZ_SECRET_FLAGS = frozenset({"--expose-token"})           # az acr login --expose-token
+    r"|keys (?:list|show)|admin-key|query-key|secret (?:show|download|backup)|appsettings list",
+    re.IGNORECASE)
+_AZ_SECRET_FLAGS = frozenset({"--expose-token", "--show-values"})   # az acr login, containerapp secret list
 
 
 def _az(argv: list[str]) -> Operation:

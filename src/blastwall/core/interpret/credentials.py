@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-_GLOB_CHARS = frozenset("*?[")
+EXPANDED = "\x00"                 # an expanded variable: anything at all, a leading dot included
+_GLOB_CHARS = frozenset("*?[" + EXPANDED)
 
 
 def _is_glob(component: str) -> bool:
@@ -23,8 +24,10 @@ def _is_glob(component: str) -> bool:
 
 
 def _glob_matches(pattern: str, name: str) -> bool:
-    """Bash pathname expansion: a leading dot is only matched by a literal dot."""
-    return fnmatchcase(name, pattern) and (pattern.startswith(".") or not name.startswith("."))
+    """Bash pathname expansion: a leading dot is only matched by a literal dot (or by what a
+    variable expands to: ``~/${X}.ssh`` may well be ``~/.ssh``)."""
+    dot_ok = pattern.startswith((".", EXPANDED)) or not name.startswith(".")
+    return dot_ok and fnmatchcase(name, pattern.replace(EXPANDED, "*"))
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ _RULES: tuple[_Rule, ...] = (
     _rule("accesskeys.csv"), _rule("access_tokens.db"), _rule("application_default_credentials.json"),
     _rule("accesstokens.json"), _rule(_named(r"msal_token_cache\.[a-z]+", "msal_token_cache.json")),
     _rule("service_principal_entries.json"),
-    _rule(_named(r"kubeconfig[^/]*|[^/]+\.kubeconfig", "kubeconfig")),
+    _rule(".claude", ".credentials.json"), _rule(".codex", "auth.json"), _rule("containers", "auth.json"),
+    _directory(".config", "sops"), _rule(".databrickscfg"), _rule(".git-credential-cache"),
+    _rule(_named(r"kubeconfig(?![^/]*\.(?:md|rst|txt|html|adoc)$)[^/]*|[^/]+\.kubeconfig", "kubeconfig")),
     _rule(_named(r"id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?", "id_rsa", "id_ed25519")),
     _rule(_named(r"ssh_host_[a-z0-9]+_key", "ssh_host_rsa_key")),
     _rule(_named(r"[^/]+\.(?:key|p12|pfx)|[^/]*key[^/]*\.pem", "server.key", "key.pem")),
@@ -105,6 +110,7 @@ _HOME_WORDS = frozenset({"~", "$home", "${home}"})
 
 _SECRET_VARIABLE = re.compile(
     r"SECRET|TOKEN|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_KEY|(?:^|_)AUTH(?:_|$)"
+    r"|(?:^|_)PASS(?:_|$)|_PWD$"
     r"|(?:^|_)(?:KEY|PAT|DSN)$|DATABASE_URL|CONNECTION_STRING", re.IGNORECASE)
 # Variables that name a credential file or directory.
 _CREDENTIAL_FILE_VARIABLES = frozenset({
@@ -164,7 +170,7 @@ def _expand_braces(word: str) -> list[str]:
 
 def _components(path: str) -> list[str]:
     """Path components in lower case; an expanded variable becomes ``*`` (it may be anything)."""
-    path = _ANY_PARAMETER.sub("*", path)
+    path = _ANY_PARAMETER.sub(EXPANDED, path)
     return [c.lower() for c in path.split("/") if c not in ("", ".")]
 
 
@@ -184,7 +190,7 @@ def _matches_at(rule: _Rule, components: list[str], start: int) -> bool:
     if end > len(components) or (not rule.tree and end != len(components)):
         return False
     first = components[start]
-    if len(rule.names) == 1 and _is_glob(first) and not first.strip("*?"):
+    if len(rule.names) == 1 and _is_glob(first) and not first.strip("*?" + EXPANDED):
         return False                                    # a bare `*` could be any file at all
     if not all(name.matches(c) for name, c in zip(rule.names, components[start:end])):
         return False

@@ -19,6 +19,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
+from urllib.parse import unquote
 
 import yaml
 
@@ -980,7 +981,7 @@ def _credential_exposure(c: _Cmd) -> str:
     if c.on("show-secrets") or c.on("resolve"):       # diff --show-secrets, set env --list --resolve
         return "prints credentials (Secret data: --show-secrets/--resolve)"
     raw = c.value("raw")
-    if raw is not None and "secret" in raw.lower():
+    if raw is not None and ("secret" in unquote(raw).lower() or "%" in raw):   # %73ecrets is secrets too
         return f"prints credentials (--raw {raw})"
     if _prints_objects(c) and _may_print_secrets(c):
         return "prints credentials (Secret data)"
