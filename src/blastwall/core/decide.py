@@ -40,7 +40,8 @@ def decide(fleet: Fleet, policy: Policy, proposal: Proposal, ctx: Context,
     provenance = {"policy_revision": policy.revision, "inventory_revision": fleet.revision,
                   "at": ctx.now.isoformat()}
     decision_id = _decision_id(proposal, ctx, provenance)
-    return Decision(decision_id, outcome.effect, outcome.reasons, impact, approval, explanation, provenance)
+    return Decision(decision_id, outcome.effect, outcome.reasons, impact, approval, explanation, provenance,
+                    outcome.approvers)
 
 
 def measure(fleet: Fleet, operations) -> tuple[BlastRadius, Impact]:

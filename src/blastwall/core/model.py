@@ -140,6 +140,7 @@ class Decision:
     approval: ApprovalRequirement | None
     explanation: str
     provenance: Mapping[str, str] = field(default_factory=dict)
+    rule_approvers: int = 0             # what the approve rules ask for, even when a deny wins (not on the wire)
 
     def to_dict(self) -> dict:
         return {

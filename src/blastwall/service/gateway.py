@@ -184,6 +184,19 @@ class _SwitchesChanged(_Replan):
         self.switches = switches
 
 
+def _approved_as_emergency(tx, grant_id: str) -> bool:
+    grant = tx.get_grant(grant_id)
+    request = tx.get_request(grant["request_id"]) if grant and grant.get("request_id") else None
+    return bool(request and request["emergency"])
+
+
+def _covering_switch(switches: frozenset[str], prop: dict) -> str:
+    """The engaged switch that stops this recorded proposal (global, its agent, one of its
+    environments), or ""."""
+    scopes = ["global", f"agent:{prop['agent']}", *(f"env:{e}" for e in prop.get("envs") or [])]
+    return next((scope for scope in scopes if scope in switches), "")
+
+
 def engaged(switches: dict[str, dict]) -> frozenset[str]:
     return frozenset(k for k, v in switches.items() if v["engaged"])
 
@@ -329,7 +342,7 @@ class Gateway:
                             and r["reviewer"] != reviewer.name)
         if approvals < req["approvers"]:
             return {"request_id": rid, "state": "pending", "approvals": approvals, "required": req["approvers"]}
-        return self._grant(tx, req, approvals, now)
+        return self._grant(tx, req, prop, approvals, now)
 
     def _request_unusable(self, tx, req: dict, prop: dict, now: datetime, digest_of) -> str:
         if req["state"] != "pending":
@@ -355,7 +368,7 @@ class Gateway:
         tx.audit(f"request_{state}", by, {"request_id": req["id"], "proposal_id": req["proposal_id"]}, now)
         return {"request_id": req["id"], "state": state}
 
-    def _grant(self, tx, req: dict, approvals: int, now: datetime) -> dict:
+    def _grant(self, tx, req: dict, prop: dict, approvals: int, now: datetime) -> dict:
         tx.set_request_state(req["id"], "approved")
         tx.set_proposal_status(req["proposal_id"], "approved")
         gid = new_id("grant")
@@ -364,8 +377,12 @@ class Gateway:
                          "digest": req["digest"], "created_at": now, "expires_at": expires})
         tx.audit("grant", "system", {"grant_id": gid, "request_id": req["id"], "proposal_id": req["proposal_id"],
                                      "digest": req["digest"], "expires_at": expires.isoformat()}, now)
+        stopped = _covering_switch(engaged(tx.kill_switches()), prop)
+        if stopped:             # issued while a kill switch covers it: void at once, like every other grant
+            tx.void_grant(gid, f"kill switch {stopped}")
+            tx.audit("grant_voided", "system", {"grant_id": gid, "reason": f"kill switch {stopped}"}, now)
         return {"request_id": req["id"], "state": "approved", "approvals": approvals, "grant_id": gid,
-                "grant_expires_at": expires.isoformat()}
+                "grant_expires_at": expires.isoformat(), **({"grant_void": f"kill switch {stopped}"} if stopped else {})}
 
     # ---- grants and execution ---------------------------------------------------
     def redeem(self, agent: Principal, grant_id: str, doc: dict) -> dict:
@@ -397,6 +414,8 @@ class Gateway:
         now_engaged = engaged(tx.kill_switches())
         if now_engaged != switches:
             raise _SwitchesChanged(now_engaged)
+        if _approved_as_emergency(tx, gid):       # the override the humans approved, not a fresh denial
+            decision = _emergency(decision)
 
         if decision.effect is Effect.DENY:
             raise _RedeemRefused("re-checked at redemption and denied: "
@@ -509,7 +528,7 @@ def _emergency(decision: Decision) -> Decision:
     denies = {r.rule for r in decision.reasons if r.effect is Effect.DENY}
     if not denies or not denies <= OVERRIDABLE:
         return decision
-    base = decision.approval.approvers if decision.approval else 1
+    base = max(1, decision.rule_approvers, decision.approval.approvers if decision.approval else 0)
     reasons = (Reason("emergency-override", Effect.APPROVE,
                       f"Emergency override of {', '.join(sorted(denies))}: {max(2, base + 1)} approvers required."),
                *decision.reasons)

@@ -105,6 +105,10 @@ class Tx(ABC):
         """The grant row plus redeemed_at and void_reason (None while usable)."""
 
     @abstractmethod
+    def void_grant(self, grant_id: str, reason: str) -> None:
+        """Void one unvoided grant (it can no longer be redeemed)."""
+
+    @abstractmethod
     def grant_for_request(self, request_id: str) -> dict | None:
         """The grant issued for an approval request, if any."""
 

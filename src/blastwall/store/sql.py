@@ -303,6 +303,9 @@ class SqlTx(Tx):
                 (row["id"], row["proposal_id"], row.get("request_id"), row["digest"], _time(row["created_at"]),
                  _time(row["expires_at"])))
 
+    def void_grant(self, grant_id: str, reason: str) -> None:
+        self._x("UPDATE grants SET void_reason = ? WHERE id = ? AND void_reason IS NULL", (reason, grant_id))
+
     def get_grant(self, grant_id: str) -> dict | None:
         return self._one("SELECT * FROM grants WHERE id = ?", (grant_id,))
 
