@@ -565,3 +565,17 @@ def test_a_grant_issued_under_the_kill_switch_does_not_outlive_it(gateway):
     gateway.set_kill_switch(p["bob"], "global", False, "over")
     with pytest.raises(Conflict):
         gateway.redeem(p["kiro-ops-7"], grant["grant_id"], CHANGES["ns-cn"].doc)
+
+
+def test_an_emergency_flag_before_a_freeze_carries_no_override_into_it(make_gateway, tmp_path, clock):
+    """Found by the machine in CI: a change approved as usual (the flag overrode nothing then) must
+    not be redeemed during a later freeze with the approvals it had."""
+    gw = frozen_gateway(make_gateway, tmp_path, clock)
+    clock.now = FREEZE_START - timedelta(minutes=5)
+    p = gw.principals.by_name
+    out = gw.propose(p["kiro-ops-7"], CHANGES["ns-cn"].doc, emergency=True)
+    assert out["decision"]["approval"]["approvers"] == 1                   # nothing to override yet
+    grant = gw.review(p["bob"], out["approval_request_id"], "approve")
+    clock.now = FREEZE_START + timedelta(minutes=5)
+    with pytest.raises(Conflict, match="freeze"):
+        gw.redeem(p["kiro-ops-7"], grant["grant_id"], CHANGES["ns-cn"].doc)

@@ -184,10 +184,16 @@ class _SwitchesChanged(_Replan):
         self.switches = switches
 
 
-def _approved_as_emergency(tx, grant_id: str) -> bool:
+def _overridden_denies(tx, grant_id: str) -> set[str]:
+    """The denials (freezes, windows) whose emergency override this grant's humans approved; empty
+    when they approved no override (an emergency flag on a change no freeze stopped counts for
+    nothing, so such a grant cannot be carried into a later freeze)."""
     grant = tx.get_grant(grant_id)
-    request = tx.get_request(grant["request_id"]) if grant and grant.get("request_id") else None
-    return bool(request and request["emergency"])
+    prop = tx.get_proposal(grant["proposal_id"]) if grant else None
+    decision = (prop or {}).get("decision") or {}
+    if "emergency-override" not in ((decision.get("approval") or {}).get("rules") or []):
+        return set()
+    return {r["rule"] for r in decision.get("reasons", []) if r["effect"] == "deny"}
 
 
 def _covering_switch(switches: frozenset[str], prop: dict) -> str:
@@ -414,7 +420,9 @@ class Gateway:
         now_engaged = engaged(tx.kill_switches())
         if now_engaged != switches:
             raise _SwitchesChanged(now_engaged)
-        if _approved_as_emergency(tx, gid):       # the override the humans approved, not a fresh denial
+        overridden = _overridden_denies(tx, gid)
+        denies = {r.rule for r in decision.reasons if r.effect is Effect.DENY}
+        if denies and denies <= overridden:       # the override the humans approved, not a fresh denial
             decision = _emergency(decision)
 
         if decision.effect is Effect.DENY:
