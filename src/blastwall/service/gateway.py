@@ -196,10 +196,10 @@ def _overridden_denies(tx, grant_id: str) -> set[str]:
     return {r["rule"] for r in decision.get("reasons", []) if r["effect"] == "deny"}
 
 
-def _covering_switch(switches: frozenset[str], prop: dict) -> str:
-    """The engaged switch that stops this recorded proposal (global, its agent, one of its
-    environments), or ""."""
-    scopes = ["global", f"agent:{prop['agent']}", *(f"env:{e}" for e in prop.get("envs") or [])]
+def covering_switch(switches: frozenset[str], agent: str, envs=()) -> str:
+    """The engaged switch that stops this agent's change to these environments (global, the agent,
+    one of the environments), or ""."""
+    scopes = ["global", f"agent:{agent}", *(f"env:{e}" for e in envs)]
     return next((scope for scope in scopes if scope in switches), "")
 
 
@@ -302,9 +302,9 @@ class Gateway:
         return switches
 
     def _decide(self, engine: Engine, proposal: Proposal, now: datetime, switches: frozenset[str]) -> Decision:
-        killed = "global" in switches or f"agent:{proposal.agent}" in switches
+        killed = bool(covering_switch(switches, proposal.agent))
         decision = engine.decide(proposal, now=now, kill_switch=killed)
-        if not killed and any(f"env:{e}" in switches for e in decision.impact.environments):
+        if not killed and covering_switch(switches, proposal.agent, decision.impact.environments):
             decision = engine.decide(proposal, now=now, kill_switch=True)
         return decision
 
@@ -383,7 +383,7 @@ class Gateway:
                          "digest": req["digest"], "created_at": now, "expires_at": expires})
         tx.audit("grant", "system", {"grant_id": gid, "request_id": req["id"], "proposal_id": req["proposal_id"],
                                      "digest": req["digest"], "expires_at": expires.isoformat()}, now)
-        stopped = _covering_switch(engaged(tx.kill_switches()), prop)
+        stopped = covering_switch(engaged(tx.kill_switches()), prop["agent"], prop.get("envs") or ())
         if stopped:             # issued while a kill switch covers it: void at once, like every other grant
             tx.void_grant(gid, f"kill switch {stopped}")
             tx.audit("grant_voided", "system", {"grant_id": gid, "reason": f"kill switch {stopped}"}, now)
