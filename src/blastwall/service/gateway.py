@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping
 from blastwall.audit.chain import Canonical, canonical_text
 from blastwall.core.authority import Principal, check_reviewer
 from blastwall.core.limits import Charge, charges
-from blastwall.core.model import ApprovalRequirement, Decision, Effect, Operation, Proposal, Reason
+from blastwall.core.model import Decision, Effect, Operation, Proposal
+from blastwall.core.overrides import emergency_override, over_budget, overrides_approved
 from blastwall.core.proposal import parse_proposal
 from blastwall.engine import Engine
 from blastwall.errors import BlastwallError
@@ -33,7 +34,6 @@ from blastwall.service.notify import NullNotifier
 from blastwall.service.principals import Directory
 from blastwall.store.base import Store, Work
 
-OVERRIDABLE = frozenset({"freeze", "change-window"})
 SWITCH_REFRESH_S = 1.0       # the cached kill-switch set is re-read at least this often
 MAX_REPLANS = 5
 
@@ -184,16 +184,11 @@ class _SwitchesChanged(_Replan):
         self.switches = switches
 
 
-def _overridden_denies(tx, grant_id: str) -> set[str]:
-    """The denials (freezes, windows) whose emergency override this grant's humans approved; empty
-    when they approved no override (an emergency flag on a change no freeze stopped counts for
-    nothing, so such a grant cannot be carried into a later freeze)."""
+def _approved_decision(tx, grant_id: str) -> dict | None:
+    """The decision document the humans approved for this grant."""
     grant = tx.get_grant(grant_id)
     prop = tx.get_proposal(grant["proposal_id"]) if grant else None
-    decision = (prop or {}).get("decision") or {}
-    if "emergency-override" not in ((decision.get("approval") or {}).get("rules") or []):
-        return set()
-    return {r["rule"] for r in decision.get("reasons", []) if r["effect"] == "deny"}
+    return (prop or {}).get("decision")
 
 
 def covering_switch(switches: frozenset[str], agent: str, envs=()) -> str:
@@ -263,7 +258,7 @@ class Gateway:
         with self.metrics.timer():
             decision = self._decide(engine, proposal, now, switches)
         if emergency:
-            decision = _emergency(decision)
+            decision = emergency_override(decision)
         doc = proposal_doc(proposal)
         due = self._charges(engine, proposal, decision, now) if decision.effect is Effect.ALLOW else []
         return _Plan(proposal, doc, binding_digest(doc, engine), decision, due, now, emergency, switches)
@@ -273,7 +268,7 @@ class Gateway:
 
     def _replan(self, plan: _Plan, why: _Replan) -> _Plan:
         if isinstance(why, _OverBudget):
-            decision = _over_budget(plan.decision, why.charge)
+            decision = over_budget(plan.decision, why.charge)
             return replace(plan, decision=decision, due=[])
         self._switches = why.switches, time.monotonic()
         return self._decided(plan.proposal, plan.now, plan.emergency, why.switches)
@@ -420,10 +415,8 @@ class Gateway:
         now_engaged = engaged(tx.kill_switches())
         if now_engaged != switches:
             raise _SwitchesChanged(now_engaged)
-        overridden = _overridden_denies(tx, gid)
-        denies = {r.rule for r in decision.reasons if r.effect is Effect.DENY}
-        if denies and denies <= overridden:       # the override the humans approved, not a fresh denial
-            decision = _emergency(decision)
+        if overrides_approved(decision, _approved_decision(tx, gid)):   # not a fresh denial
+            decision = emergency_override(decision)
 
         if decision.effect is Effect.DENY:
             raise _RedeemRefused("re-checked at redemption and denied: "
@@ -529,25 +522,3 @@ def binding_digest(doc: dict, engine: Engine) -> str:
     canon = json.dumps({"proposal": bound, "policy": engine.policy.revision, "inventory": engine.fleet.revision},
                        sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canon).hexdigest()
-
-
-def _emergency(decision: Decision) -> Decision:
-    """A freeze or closed window may be overridden by more approvers, flagged in the audit log."""
-    denies = {r.rule for r in decision.reasons if r.effect is Effect.DENY}
-    if not denies or not denies <= OVERRIDABLE:
-        return decision
-    base = max(1, decision.rule_approvers, decision.approval.approvers if decision.approval else 0)
-    reasons = (Reason("emergency-override", Effect.APPROVE,
-                      f"Emergency override of {', '.join(sorted(denies))}: {max(2, base + 1)} approvers required."),
-               *decision.reasons)
-    need = ApprovalRequirement(max(2, base + 1), decision.impact.environments, decision.impact.regions,
-                               ("emergency-override",))
-    return replace(decision, effect=Effect.APPROVE, reasons=reasons, approval=need,
-                   explanation="EMERGENCY OVERRIDE requested. " + decision.explanation)
-
-
-def _over_budget(decision: Decision, charge: Charge) -> Decision:
-    reason = Reason("rate-limit", Effect.DENY, f"Over {charge.describe()}.",
-                    "Wait for the window to pass, or batch the work into fewer changes.")
-    return replace(decision, effect=Effect.DENY, reasons=(reason, *decision.reasons), approval=None,
-                   explanation=f"Denied: over {charge.describe()}. " + decision.explanation)
