@@ -231,3 +231,33 @@ def test_local_approvals_never_spend_a_grant(service):
     asked = run_hook("claude-code", payload("claude-bash-kubectl-delete-prod.json"), "--service", service.url,
                      env=AGENT_TOKEN)
     assert (asked.exit_code, asked.permission) == (0, "ask")
+
+
+# ---- every service call ends before the hook's deadline; a grant is not spent at its edge ---------------------
+
+def test_a_client_deadline_cuts_every_call_short(hanging_service):
+    from blastwall.integrations.client import Client, ServiceUnavailable
+    started = time.monotonic()
+    with Client(hanging_service, "t", timeout=30, deadline=started + 0.5) as client:
+        with pytest.raises(ServiceUnavailable, match="cannot reach"):
+            client.approval("req_x")                       # waits at most until the deadline, not 30 s
+        assert time.monotonic() - started < 5
+        with pytest.raises(ServiceUnavailable, match="no time left"):
+            client.approval("req_x")                       # past it: nothing is sent
+
+
+def test_an_approved_grant_is_not_spent_with_too_little_time_left(service):
+    from blastwall.integrations.hooks import DIALECTS, REDEEM_TIME_S, HookSettings, Outcome, judge
+    name = "claude-bash-kubectl-delete-prod.json"
+    request_id = _approval_id(_service_hook(service, "claude-code", payload(name)).stderr)
+    _approve(service, request_id)
+    settings = HookSettings(service=service.url, token=token("coder-1"), approvals="service")
+
+    late = judge(payload(name), DIALECTS["claude-code"], settings, time.monotonic() + REDEEM_TIME_S * 0.8)
+    assert late.outcome is Outcome.DENY and f"request {request_id}" in late.reason
+    grant = httpx.get(f"{service.url}/v1/approvals/{request_id}",
+                      headers={"Authorization": f"Bearer {token('alice')}"}).json()["grant"]
+    assert grant["redeemed_at"] is None                                # kept for a retry with time to run
+
+    on_time = judge(payload(name), DIALECTS["claude-code"], settings, time.monotonic() + 10)
+    assert on_time.outcome is Outcome.ALLOW and "ALLOW (APPROVED)" in on_time.reason

@@ -81,10 +81,23 @@ def _proposed(body: dict, proposal: dict) -> Proposed:
     return Proposed(body["proposal_id"], body["approval_request_id"], body["digest"], body["decision"], proposal)
 
 
+def _time_left(timeout: float, deadline: float | None) -> float:
+    """Each call's timeout: ``timeout``, cut to what is left before ``deadline`` (time.monotonic)."""
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ServiceUnavailable("no time left before the deadline; nothing was sent")
+    return min(timeout, left)
+
+
 class Client:
-    def __init__(self, url: str, token: str, timeout: float = 10.0, transport: httpx.BaseTransport | None = None):
+    def __init__(self, url: str, token: str, timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
+                 deadline: float | None = None):
+        """``deadline``: a time.monotonic() after which no call is sent or waited for."""
         self._http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout,
                                   transport=transport)
+        self._timeout, self.deadline = timeout, deadline
 
     def close(self) -> None:
         self._http.close()
@@ -96,8 +109,9 @@ class Client:
         self.close()
 
     def _call(self, method: str, path: str, **kw) -> Any:
+        timeout = _time_left(self._timeout, self.deadline)
         try:
-            return _unwrap(self._http.request(method, path, **kw))
+            return _unwrap(self._http.request(method, path, timeout=timeout, **kw))
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"cannot reach blastwall: {exc}") from None
 
@@ -131,9 +145,11 @@ class Client:
 class AsyncClient:
     """The same calls, awaitable."""
 
-    def __init__(self, url: str, token: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, url: str, token: str, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None,
+                 deadline: float | None = None):
         self._http = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout,
                                        transport=transport)
+        self._timeout, self.deadline = timeout, deadline
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -145,8 +161,9 @@ class AsyncClient:
         await self.aclose()
 
     async def _call(self, method: str, path: str, **kw) -> Any:
+        timeout = _time_left(self._timeout, self.deadline)
         try:
-            return _unwrap(await self._http.request(method, path, **kw))
+            return _unwrap(await self._http.request(method, path, timeout=timeout, **kw))
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"cannot reach blastwall: {exc}") from None
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from blastwall.engine import Engine, local_files
 from blastwall.errors import BlastwallError
-from blastwall.integrations.client import Client, RequestRefused
+from blastwall.integrations.client import Client, RequestRefused, ServiceUnavailable
 
 MAX_WAIT = 300.0
 
@@ -140,6 +140,9 @@ def redeem_approved(client: Client, doc: dict, request_id: str) -> Redeemed | No
         redeemed = client.redeem(grant["id"], doc)
     except RequestRefused:                        # spent meanwhile, voided, or refused on re-check
         return None
+    except ServiceUnavailable as exc:             # sent, but no answer: it may have been spent
+        raise ServiceUnavailable(f"approval request {request_id}: its grant {grant['id']} may have been spent "
+                                 f"without this call running (if so, a new approval is needed): {exc}") from None
     return Redeemed(request_id, grant["id"], redeemed["proposal_id"])
 
 

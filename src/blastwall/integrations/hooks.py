@@ -433,15 +433,21 @@ def decide_locally(proposal: dict, settings: HookSettings, cwd: Path | None) -> 
     return Decided(engine.decide(doc, files=local_files(cwd)).to_dict())
 
 
-def decide_by_service(proposal: dict, settings: HookSettings, budget: float) -> Decided:
+REDEEM_TIME_S = 1.0      # left before the deadline, or an approved grant is not spent on this run
+
+
+def decide_by_service(proposal: dict, settings: HookSettings, deadline: float) -> Decided:
     """The service's decision; with --approvals service, an approve finds and spends the grant of
-    an approved request for this exact call (the agent retrying after a human approved it)."""
+    an approved request for this exact call (the agent retrying after a human approved it).
+    Every call ends before ``deadline``; a grant is spent only with REDEEM_TIME_S left, so the
+    hook is not past its deadline (blocking the call) when the grant is gone."""
     from blastwall.integrations.client import Client     # httpx only when a service is used
     from blastwall.integrations.guard import redeem_approved
-    with Client(settings.service, settings.token, timeout=max(budget, 0.1)) as client:
+    with Client(settings.service, settings.token, timeout=settings.timeout, deadline=deadline) as client:
         result = client.propose(proposal)
         redeemed = None
-        if result.effect == "approve" and settings.approvals == "service" and result.approval_request_id:
+        if (result.effect == "approve" and settings.approvals == "service" and result.approval_request_id
+                and deadline - time.monotonic() >= REDEEM_TIME_S):
             redeemed = redeem_approved(client, proposal, result.approval_request_id)
     return Decided(result.decision, result.approval_request_id, redeemed)
 
@@ -516,12 +522,17 @@ def judge(raw: bytes, dialect: Dialect, settings: HookSettings, deadline: float)
         return judged.verdict
     try:
         if settings.service:
-            decided = decide_by_service(judged.proposal, settings, deadline - time.monotonic())
+            decided = decide_by_service(judged.proposal, settings, deadline - reply_margin(settings))
         else:
             decided = decide_locally(judged.proposal, settings, call.cwd)
     except ProposalError as exc:                 # the call itself cannot be judged: refuse it
         return Verdict(Outcome.DENY, f"blastwall: DENY {judged.shown}: {exc}")
     return verdict_for(decided, judged.shown, settings)
+
+
+def reply_margin(settings: HookSettings) -> float:
+    """Kept back from the service calls for rendering the reply before the hook's own deadline."""
+    return min(0.25, settings.timeout / 10)
 
 
 def failure(reason: str) -> Reply:
