@@ -58,7 +58,8 @@ def test_an_approved_override_covers_only_the_denials_it_was_approved_for(now, t
     approved = emergency_override(then).to_dict()
     covered = overrides_approved(now, approved)
     was_override = "emergency-override" in (approved["approval"] or {}).get("rules", ())
-    assert covered == (was_override and bool(denies(now)) and denies(now) <= denies(then))
+    said = lambda d: {(r.rule, r.message) for r in d.reasons if r.effect is Effect.DENY}   # noqa: E731
+    assert covered == (was_override and bool(said(now)) and said(now) <= said(then))
 
 
 def test_no_approved_decision_covers_nothing():
@@ -67,3 +68,13 @@ def test_no_approved_decision_covers_nothing():
     assert not overrides_approved(d, None)
     assert not overrides_approved(d, d.to_dict())              # denied, never an override
     assert overrides_approved(d, emergency_override(d).to_dict())
+
+
+def test_an_override_of_one_freeze_does_not_cover_another():
+    def frozen(names: str) -> Decision:
+        return Decision("dec_1", Effect.DENY, (Reason("freeze", Effect.DENY, f"Change freeze in force ([{names}])"),),
+                        Impact((), (), 0, 0, 1, ("prod",), (), 0, 0, 0.0, 0.0), None, "why")
+    approved = emergency_override(frozen("release-freeze")).to_dict()
+    assert overrides_approved(frozen("release-freeze"), approved)
+    assert not overrides_approved(frozen("incident-4711-freeze"), approved)
+    assert not overrides_approved(frozen("release-freeze, incident-4711-freeze"), approved)

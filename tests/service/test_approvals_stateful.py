@@ -579,3 +579,21 @@ def test_an_emergency_flag_before_a_freeze_carries_no_override_into_it(make_gate
     clock.now = FREEZE_START + timedelta(minutes=5)
     with pytest.raises(Conflict, match="freeze"):
         gw.redeem(p["kiro-ops-7"], grant["grant_id"], CHANGES["ns-cn"].doc)
+
+
+def test_an_override_of_one_freeze_is_not_redeemed_during_another(make_gateway, tmp_path, clock):
+    """Found by probing the service: the override was matched by rule name ('freeze') alone."""
+    policy = tmp_path / "two-freezes.yaml"
+    later = FREEZE_END + timedelta(hours=2)
+    policy.write_text(FREEZE_POLICY + f"  - name: incident-freeze\n    start: {FREEZE_END.isoformat()}\n"
+                                      f"    end: {later.isoformat()}\n    scope: {{env: prod}}\n")
+    gw = make_gateway(policy=policy)
+    clock.now = FREEZE_END - timedelta(minutes=10)
+    p = gw.principals.by_name
+    out = gw.propose(p["kiro-ops-7"], CHANGES["ns-cn"].doc, emergency=True)
+    assert "prod-freeze" in out["decision"]["reasons"][1]["message"]
+    gw.review(p["bob"], out["approval_request_id"], "approve")
+    grant = gw.review(p["carol"], out["approval_request_id"], "approve")
+    clock.now = FREEZE_END + timedelta(minutes=10)                  # prod-freeze over, incident-freeze on
+    with pytest.raises(Conflict, match="incident-freeze"):
+        gw.redeem(p["kiro-ops-7"], grant["grant_id"], CHANGES["ns-cn"].doc)

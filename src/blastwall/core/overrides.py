@@ -36,11 +36,13 @@ def emergency_override(decision: Decision) -> Decision:
 
 def overrides_approved(decision: Decision, approved: dict | None) -> bool:
     """Whether the humans' approval of ``approved`` (a stored decision document) was an emergency
-    override covering every denial ``decision`` carries now (a fresh denial is not covered)."""
+    override of every denial ``decision`` carries now: the same rules saying the same (a freeze's
+    message names the freezes in force, so an override of one freeze does not cover another; the
+    policy revision is bound to the approval, so the messages are the rules' own)."""
     if not approved or OVERRIDE_RULE not in ((approved.get("approval") or {}).get("rules") or []):
         return False
-    covered = {r["rule"] for r in approved.get("reasons", []) if r["effect"] == "deny"}
-    denies = denials(decision)
+    covered = {(r["rule"], r["message"]) for r in approved.get("reasons", []) if r["effect"] == "deny"}
+    denies = {(r.rule, r.message) for r in decision.reasons if r.effect is Effect.DENY}
     return bool(denies) and denies <= covered
 
 
