@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from dataclasses import replace
 from unittest import mock
@@ -194,3 +195,17 @@ def test_searching_a_home_directory_is_never_allowed(agent, home, tail):
     reply = reply_for(agent, file_tool_stdin(agent, SEARCHES[agent], "path", home + tail))
     assert not allowed(agent, reply), (home + tail, reply)
     assert asks_or_blocks_for_approval(agent, reply), (home + tail, reply)
+
+
+ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff]")
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]), text=st.text(min_size=1, max_size=40))
+def test_the_reason_shown_back_cannot_act_on_a_terminal(agent, text):
+    """The reason quotes the agent's command; Kiro prints it raw on stderr, Claude Code shows it."""
+    stdin = json.dumps({"tool_name": SHELL_TOOL[agent],
+                        "tool_input": {"command": f"kubectl delete ns payments --context prod-cn-north-1 #{text}"}})
+    reply = reply_for(agent, stdin.encode())
+    reason = json.loads(reply.stdout)["hookSpecificOutput"]["permissionDecisionReason"] if reply.stdout else ""
+    assert not ACTING.search(reply.stderr) and not ACTING.search(reason), reply

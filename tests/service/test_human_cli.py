@@ -34,6 +34,19 @@ def test_approvals_list_show_approve(service):
     assert ok.returncode == 0 and '"approved"' in ok.stdout
 
 
+def test_approvals_show_cannot_be_steered_by_escape_sequences_in_the_command(service):
+    """Found by probing: the explanation quoted the agent's command with raw ESC bytes, which could
+    move the reviewer's cursor and overwrite the impact line."""
+    esc = "\x1b"
+    command = f"echo ok | sh #{esc}[4A{esc}[2K impact: 0 resources (read-only){esc}[8m \u202e"
+    rid = Client(service.url, token("kiro-ops-7")).propose({"intent": f"tidy{esc}[2J", "command": command}) \
+        .approval_request_id
+    shown = cli(service, "bob", "approvals", "show", rid)
+    assert shown.returncode == 0, shown.stderr
+    assert esc not in shown.stdout and "\u202e" not in shown.stdout
+    assert "\\x1b[4A" in shown.stdout                       # what the agent sent, visible as text
+
+
 def test_kill_switch_engage_status_release(service):
     assert cli(service, "carol", "kill-switch", "engage", "--reason", "x").returncode != 0   # no role
     assert cli(service, "bob", "kill-switch", "engage", "--scope", "agent:coder-1", "--reason", "drill").returncode == 0

@@ -7,10 +7,9 @@ from importlib import resources
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from blastwall.cli.main import cli
-from blastwall.cli.render import console, decision_panel, impact_tree
+from blastwall.cli.render import console, decision_panel, impact_tree, shown
 from blastwall.core.model import Decision
 from blastwall.core.proposal import parse_proposal
 from blastwall.scenarios import load_all
@@ -85,7 +84,7 @@ class LiveDemo:
         self.gateway = Gateway(site.inventory, None, self.store, load_principals(site.principals))
         key, self.public_key, _ = signing_key(site.key)
         self.checkpoints = CheckpointThread(self.store, key, every_records=10, every_seconds=10,
-                                            report=lambda msg: self.out.print(f"[red]{escape(msg)}[/]")).start()
+                                            report=lambda msg: self.out.print(f"[red]{shown(msg)}[/]")).start()
         self.server = BackgroundServer(create_app(self.gateway), listening_socket(self.port)).start()
         self.url = self.server.url
 
@@ -100,15 +99,15 @@ class LiveDemo:
         out, site = self.out, self.site
         revs = self.gateway.revisions()
         out.rule("[bold]blastwall demo[/]: the governance service")
-        out.print(f"serving [bold]{self.url}[/] with SQLite {escape(str(site.db))}, the sample fleet "
-                  f"({escape(revs['inventory_revision'])}) and the recommended policy ({escape(revs['policy_revision'])})")
-        out.print(f"\n[bold]Principals[/] (tokens shown once; also in {escape(str(site.tokens_file))}, mode 0600; "
-                  f"{escape(str(site.principals))} holds only their SHA-256):")
+        out.print(f"serving [bold]{self.url}[/] with SQLite {shown(str(site.db))}, the sample fleet "
+                  f"({shown(revs['inventory_revision'])}) and the recommended policy ({shown(revs['policy_revision'])})")
+        out.print(f"\n[bold]Principals[/] (tokens shown once; also in {shown(str(site.tokens_file))}, mode 0600; "
+                  f"{shown(str(site.principals))} holds only their SHA-256):")
         for name, person in PEOPLE.items():
             what = f"agent, operator {person['operator']}" if person["kind"] == "agent" else \
                 f"{', '.join(person['roles'])} over {'/'.join(person['authority']['environments'])} in " \
                 f"{', '.join(person['authority']['regions'])}"
-            out.print(f"  {name:<11} {escape(site.tokens[name])}  [dim]{escape(what)}[/]", soft_wrap=True)
+            out.print(f"  {name:<11} {shown(site.tokens[name])}  [dim]{shown(what)}[/]", soft_wrap=True)
 
     def _proposals(self) -> str:
         """The agent's proposals and the humans' reviews over HTTP; returns the request left pending."""
@@ -128,8 +127,8 @@ class LiveDemo:
 
     def _propose(self, agent, title: str, doc: dict, tree: bool = True):
         out = self.out
-        out.rule(f"[bold]{escape(title)}[/]")
-        out.print(f"{AGENT} proposes, stating (untrusted): [italic]{escape(doc['intent'])}[/]", soft_wrap=True)
+        out.rule(f"[bold]{shown(title)}[/]")
+        out.print(f"{AGENT} proposes, stating (untrusted): [italic]{shown(doc['intent'])}[/]", soft_wrap=True)
         result = agent.propose(doc)
         out.print(decision_panel(Decision.from_dict(result.decision), title=result.proposal_id))
         if tree:
@@ -147,7 +146,7 @@ class LiveDemo:
             try:
                 erin.review(request_id, "approve", "looks fine to me")
             except RequestRefused as refused:
-                self.out.print(f"erin approves: [red]rejected[/] ({refused.status}): {escape(refused.message)}",
+                self.out.print(f"erin approves: [red]rejected[/] ({refused.status}): {shown(refused.message)}",
                                soft_wrap=True)
         with Client(self.url, tokens["bob"]) as bob:
             res = bob.review(request_id, "approve", "namespace confirmed unused")
@@ -167,10 +166,10 @@ class LiveDemo:
             lines = run_story(self.url, dict(self.site.tokens), (self.site.dir / "story").resolve())
         except Exception as exc:  # noqa: BLE001  the demo goes on; --exit reports the failure
             self.story_failed = True
-            self.out.print(f"[red]the MCP agent story failed:[/] {escape(f'{type(exc).__name__}: {exc}')}")
+            self.out.print(f"[red]the MCP agent story failed:[/] {shown(f'{type(exc).__name__}: {exc}')}")
             return
         for line in lines:
-            self.out.print(escape(line), soft_wrap=True)
+            self.out.print(shown(line), soft_wrap=True)
 
     def _checkpoint(self) -> None:
         made = self.checkpoints.tick()
@@ -178,7 +177,7 @@ class LiveDemo:
         if latest is not None:
             size = latest.size if made else latest["size"]
             self.out.print(f"\nsigned audit checkpoint over {size} records (Ed25519; public key "
-                           f"{escape(str(self.public_key))})", soft_wrap=True)
+                           f"{shown(str(self.public_key))})", soft_wrap=True)
 
     def _where_to_look(self) -> None:
         out, site, url = self.out, self.site, self.url
@@ -188,7 +187,7 @@ class LiveDemo:
                 ("checkpoints", f"GET {url}/v1/audit/checkpoints; public key {self.public_key}"),
                 ("tokens", f"{site.tokens_file}")]
         for name, where in rows:
-            out.print(f"  {name:<12} {escape(where)}", soft_wrap=True)
+            out.print(f"  {name:<12} {shown(where)}", soft_wrap=True)
 
     def _next_steps(self, pending: str) -> None:
         out, site = self.out, self.site
@@ -203,7 +202,7 @@ class LiveDemo:
             f"BLASTWALL_TOKEN={site.tokens['bob']} blastwall kill-switch engage --reason drill   # bob",
         ]
         for line in lines:
-            out.print("  " + escape(line), soft_wrap=True)
+            out.print("  " + shown(line), soft_wrap=True)
 
 
 # the scenarios replay -----------------------------------------------------------------------------

@@ -1,20 +1,26 @@
-"""Rich rendering of decisions and blast radii. Untrusted text is always escaped."""
+"""Rich rendering of decisions and blast radii. Untrusted text is always shown through ``shown``."""
 from __future__ import annotations
 
 from collections import defaultdict
 
 import numpy as np
 from rich.console import Console, Group
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.tree import Tree
 
 from blastwall.core.impact import BlastRadius
+from blastwall.core.display import printable
 from blastwall.core.model import Decision, Effect
 
 STYLE = {Effect.ALLOW: "bold green", Effect.APPROVE: "bold yellow", Effect.DENY: "bold red"}
 TREE_LIMIT = 8
+
+
+def shown(text) -> str:
+    """Untrusted text for Rich: markup escaped, control characters made visible."""
+    return _markup_escape(printable(str(text)))
 
 
 def decision_panel(decision: Decision, title: str = "") -> Panel:
@@ -22,12 +28,12 @@ def decision_panel(decision: Decision, title: str = "") -> Panel:
     body = [impact_table(decision), reasons_table(decision)]
     if decision.approval:
         a = decision.approval
-        scope = (f"covering {escape(', '.join(a.environments) or 'no environment')} / "
-                 f"{escape(', '.join(a.regions) or 'no region')}") if a.environments or a.regions \
+        scope = (f"covering {shown(', '.join(a.environments) or 'no environment')} / "
+                 f"{shown(', '.join(a.regions) or 'no region')}") if a.environments or a.regions \
             else "(the impact names no environment or region: any approver)"
         body.append(f"[yellow]Approval:[/] {a.approvers} human(s) {scope}")
-    body.append(escape(decision.explanation))
-    head = f"[{STYLE[effect]}]{effect.upper()}[/]" + (f"  {escape(title)}" if title else "")
+    body.append(shown(decision.explanation))
+    head = f"[{STYLE[effect]}]{effect.upper()}[/]" + (f"  {shown(title)}" if title else "")
     return Panel(Group(*body), title=head, title_align="left", border_style=STYLE[effect].split()[-1])
 
 
@@ -43,21 +49,21 @@ def impact_table(decision: Decision) -> Table:
     if i.unknown_targets:
         rows.append(("unknown targets", ", ".join(i.unknown_targets)))
     for k, v in rows:
-        table.add_row(k, escape(v))
+        table.add_row(k, shown(v))
     return table
 
 
 def reasons_table(decision: Decision) -> Table:
     table = Table("rule", "effect", "why", box=None, pad_edge=False)
     for r in decision.reasons:
-        table.add_row(r.rule, f"[{STYLE[r.effect]}]{r.effect}[/]", escape(r.message))
+        table.add_row(r.rule, f"[{STYLE[r.effect]}]{r.effect}[/]", shown(r.message))
     return table
 
 
 def impact_tree(radius: BlastRadius, title: str = "blast radius") -> Tree:
     """region -> environment -> deleted / degraded, a few names each."""
     fleet = radius.fleet
-    root = Tree(f"[bold]{escape(title)}[/]")
+    root = Tree(f"[bold]{shown(title)}[/]")
     region, env = fleet.column("region"), fleet.column("env")
     groups: dict[tuple[str, str], dict[str, np.ndarray]] = defaultdict(dict)
     for label, idx in (("deleted", radius.deleted), ("degraded", radius.degraded)):
@@ -66,21 +72,21 @@ def impact_tree(radius: BlastRadius, title: str = "blast radius") -> Tree:
             groups[(region.vocab[rc], env.vocab[ec])][label] = sel
     by_region: dict[str, Tree] = {}
     for (reg, en) in sorted(groups):
-        node = by_region.setdefault(reg, root.add(f"[cyan]{escape(reg)}[/]"))
-        env_node = node.add(f"[magenta]{escape(en)}[/]")
+        node = by_region.setdefault(reg, root.add(f"[cyan]{shown(reg)}[/]"))
+        env_node = node.add(f"[magenta]{shown(en)}[/]")
         for label, style in (("deleted", "red"), ("degraded", "yellow")):
             idx = groups[(reg, en)].get(label)
             if idx is not None and idx.size:
                 _add_names(env_node.add(f"[{style}]{label} ({idx.size:,})[/]"), fleet, idx)
     for name in radius.resolved.unknown:
-        root.add(f"[red]unknown target[/] {escape(name)}")
+        root.add(f"[red]unknown target[/] {shown(name)}")
     return root
 
 
 def _add_names(node: Tree, fleet, idx: np.ndarray) -> None:
     kinds = fleet.column("kind")
     for i in idx[:TREE_LIMIT]:
-        node.add(f"{escape(fleet.id_of(i))} [dim]{escape(kinds.vocab[kinds.codes[i]])}[/]")
+        node.add(f"{shown(fleet.id_of(i))} [dim]{shown(kinds.vocab[kinds.codes[i]])}[/]")
     if idx.size > TREE_LIMIT:
         node.add(f"[dim]... and {idx.size - TREE_LIMIT:,} more[/]")
 

@@ -10,11 +10,10 @@ from datetime import timedelta
 
 import click
 import httpx
-from rich.markup import escape
 from rich.table import Column, Table
 
 from blastwall.cli.main import cli
-from blastwall.cli.render import console
+from blastwall.cli.render import console, shown
 from blastwall.errors import InputError
 
 DEFAULT_URL = "http://127.0.0.1:8470"
@@ -124,8 +123,8 @@ def _checkpoints(store, key_file, every: int, seconds: float):
     from blastwall.service.checkpoints import CheckpointThread, signing_key
     key, public, created = signing_key(key_file)
     err = console(stderr=True)
-    err.print(f"{'made a new' if created else 'using the'} checkpoint key {escape(str(key_file))}; "
-              f"verifiers need its public key: {escape(str(public))}", soft_wrap=True)   # paths unbroken
+    err.print(f"{'made a new' if created else 'using the'} checkpoint key {shown(str(key_file))}; "
+              f"verifiers need its public key: {shown(str(public))}", soft_wrap=True)   # paths unbroken
     err.print(f"signing a checkpoint every {every:,} audit records or {seconds:g} s")
     return CheckpointThread(store, key, every, seconds, report=lambda msg: click.echo(msg, err=True)).start()
 
@@ -179,7 +178,7 @@ def approvals_list(url, token, state):
     table = Table(Column("request", no_wrap=True), "approvers", "scope", "expires", "state")   # ids are copied
     for r in rows:
         scope = r["scope"]
-        table.add_row(r["id"], str(r["approvers"]), escape(f"{', '.join(scope['environments'])} / "
+        table.add_row(r["id"], str(r["approvers"]), shown(f"{', '.join(scope['environments'])} / "
                                                           f"{', '.join(scope['regions'])}"), r["expires_at"], r["state"])
     console().print(table)
 
@@ -191,20 +190,20 @@ def approvals_show(url, token, request_id):
     req = Api(url, token).call("GET", f"/v1/approvals/{request_id}")
     prop, impact = req["proposal"], req["proposal"]["decision"]["impact"]
     out = console()
-    out.print(f"[bold]{escape(request_id)}[/] {req['state']} — needs {req['approvers']} approver(s)")
+    out.print(f"[bold]{shown(request_id)}[/] {req['state']} — needs {req['approvers']} approver(s)")
     out.print(f"[bold]impact[/]: deletes {impact['deleted']:,}, degrades {impact['degraded']:,}, "
               f"{impact['customers']:,} customers, {impact['fleet_fraction']:.1%} of fleet, "
-              f"environments {escape(', '.join(impact['environments']) or '-')}, "
-              f"regions {escape(', '.join(impact['regions']) or '-')}")
-    out.print(f"[bold]agent[/] {escape(prop['agent'])} (operator {escape(prop['operator'] or '-')})")
+              f"environments {shown(', '.join(impact['environments']) or '-')}, "
+              f"regions {shown(', '.join(impact['regions']) or '-')}")
+    out.print(f"[bold]agent[/] {shown(prop['agent'])} (operator {shown(prop['operator'] or '-')})")
     artifact = prop["proposal"].get("artifact")
     if artifact:                                # what the approval binds to, exactly
-        out.print(f"[bold]exact {escape(artifact['kind'])}[/]: " + escape(json.dumps(artifact["exact"])))
-    out.print("[bold]stated intent (untrusted)[/]: " + escape(json.dumps(prop["intent"])))
-    out.print(escape(prop["decision"]["explanation"]))
+        out.print(f"[bold]exact {shown(artifact['kind'])}[/]: " + shown(json.dumps(artifact["exact"])))
+    out.print("[bold]stated intent (untrusted)[/]: " + shown(json.dumps(prop["intent"])))
+    out.print(shown(prop["decision"]["explanation"]))
     for r in req["reviews"]:
-        out.print(f"  review by {escape(r['reviewer'])}: {r['verdict']} "
-                  f"({'accepted' if r['accepted'] else 'rejected: ' + escape(r['reason'])})")
+        out.print(f"  review by {shown(r['reviewer'])}: {r['verdict']} "
+                  f"({'accepted' if r['accepted'] else 'rejected: ' + shown(r['reason'])})")
 
 
 def _review_command(verdict: str, help_text: str):

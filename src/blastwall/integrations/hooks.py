@@ -36,12 +36,13 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping
 
 from blastwall.core.decide import summarize
+from blastwall.core.display import printable
 from blastwall.core.interpret import credentials
 from blastwall.core.model import Impact
 from blastwall.engine import Engine, local_files
@@ -543,7 +544,9 @@ def respond(stdin: BinaryIO, dialect: Dialect, settings: HookSettings, deadline:
     """Read the call, judge it, render the reply; every error becomes a blocking reply."""
     try:
         raw = read_payload(stdin)
-        return dialect.render(judge(raw, dialect, settings, deadline), settings)
+        verdict = judge(raw, dialect, settings, deadline)
+        # the agent's own text comes back in the reason, and a human's terminal may show it
+        return dialect.render(replace(verdict, reason=printable(verdict.reason)), settings)
     except HookFailure as exc:
         return failure(str(exc))
     except BlastwallError as exc:
