@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,37 @@ def parse_principals(doc: Any, source: str = "<principals>") -> Directory:
     items = doc.get("principals") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
         raise InputError("'principals' must be a non-empty list", source=source, field="principals")
-    by_hash, by_name = {}, {}
+    by_hash, by_name, by_key = {}, {}, {}
     for i, raw in enumerate(items):
         principal, digest = _parse_one(raw, f"principals[{i}]", source)
         if principal.name in by_name or digest in by_hash:
             raise InputError("duplicate principal name or token", source=source, field=f"principals[{i}]")
-        by_hash[digest], by_name[principal.name] = principal, principal
+        if name_key(principal.name) in by_key:
+            raise InputError(f"'{principal.name}' differs from principal '{by_key[name_key(principal.name)]}' "
+                             "only in case or character form", source=source, field=f"principals[{i}].name")
+        by_hash[digest], by_name[principal.name], by_key[name_key(principal.name)] = principal, principal, principal.name
+    _check_operators(items, by_name, by_key, source)
     return Directory(by_hash, by_name)
+
+
+def name_key(name: str) -> str:
+    """Names that look the same to a human compare equal here (case, compatibility forms)."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _check_operators(items: list, by_name: dict, by_key: dict, source: str) -> None:
+    """An operator spelled like a principal must be that principal exactly: 'Alice' operating an
+    agent would otherwise let alice approve her own agent's changes."""
+    for i, raw in enumerate(items):
+        operator = raw.get("operator")
+        if operator in (None, ""):
+            continue
+        if not isinstance(operator, str):
+            raise InputError("'operator' must be a principal's name", source=source, field=f"principals[{i}].operator")
+        same = by_key.get(name_key(operator))
+        if same is not None and same != operator:
+            raise InputError(f"operator '{operator}' must be written exactly as principal '{same}'",
+                             source=source, field=f"principals[{i}].operator")
 
 
 def _parse_one(raw: Any, where: str, source: str) -> tuple[Principal, str]:
