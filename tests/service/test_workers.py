@@ -116,3 +116,29 @@ def test_request_and_grant_lifetimes_reach_every_worker(tmp_path):
         assert (datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(req["created_at"])).total_seconds() < 60
     finally:
         svc.kill(15)
+
+
+def test_a_reload_through_the_api_reaches_every_worker(tmp_path):
+    """Found by probing: POST /v1/admin/reload reloaded only the worker that answered it, so the
+    same proposal was decided under two policies by turns."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nextends: recommended\n")
+    svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}", policy=policy, extra_args=("--workers", "2")).wait_ready()
+    try:
+        before = httpx.get(svc.url + "/healthz").json()["policy_revision"]
+        policy.write_text("version: 1\nextends: recommended\nfreezes:\n  - {name: all, start: 2000-01-01T00:00:00Z, "
+                          "end: 2100-01-01T00:00:00Z}\n")
+        res = httpx.post(svc.url + "/v1/admin/reload", headers=auth("root"))
+        assert res.status_code == 200 and res.json()["policy_revision"] != before
+        after = res.json()["policy_revision"]
+        deadline, seen = time.monotonic() + 15, 0
+        while seen < 20 and time.monotonic() < deadline:      # fresh connections land on either worker
+            seen = seen + 1 if httpx.get(svc.url + "/healthz").json()["policy_revision"] == after else 0
+        assert seen == 20, "a worker still serves the old policy"
+        effects = {httpx.post(svc.url + "/v1/proposals", json=ROUTINE, headers=auth("kiro-ops-7")).json()
+                   ["decision"]["effect"] for _ in range(30)}
+        assert effects == {"deny"}
+        reloads = [r for r in httpx.get(svc.url + "/v1/audit", headers=auth("root")).json() if r["kind"] == "reload"]
+        assert sorted(r["actor"] for r in reloads) == ["root", "signal"]     # each worker once, nothing twice
+    finally:
+        svc.kill(15)

@@ -68,7 +68,10 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
                       notifier=notifier)
     if notifier:
         gateway.metrics.watch(notifier)                      # notification counts on /metrics
-    signal.signal(signal.SIGHUP, lambda *_: _reload(gateway))
+    if listen_fd is not None:                                # a worker: the parent passes SIGHUP on to all
+        from blastwall.service.workers import ask_parent_to_reload
+        gateway.siblings = ask_parent_to_reload
+    signal.signal(signal.SIGHUP, lambda *_: _reload(gateway, asked_by_sibling=listen_fd is not None))
     if listen_fd is None:
         console(stderr=True).print(f"blastwall serving on http://{host}:{port} (store {store.backend}, "
                                    f"policy {gateway.revisions()['policy_revision']}); SIGHUP reloads")
@@ -136,9 +139,9 @@ def _notifier(notify_file):
     return Notifier(load_notify_config(notify_file))
 
 
-def _reload(gateway) -> None:
+def _reload(gateway, asked_by_sibling: bool = False) -> None:
     try:
-        gateway.reload(by="signal")
+        gateway.reload(by="signal", asked_by_sibling=asked_by_sibling)
     except Exception as exc:  # noqa: BLE001  the old inventory and policy keep serving
         click.echo(f"reload refused: {exc}", err=True)
 

@@ -212,6 +212,7 @@ class Gateway:
         self.notifier = notifier or NullNotifier()     # called after commits; never blocks
         self._reload_lock = threading.Lock()
         self._switches: tuple[frozenset[str], float] = frozenset(), float("-inf")    # (engaged, read at)
+        self.siblings: Callable[[], None] | None = None   # asks this service's other processes to reload
 
     # ---- identity -------------------------------------------------------------
     def authenticate(self, token: str | None, what: str) -> Principal:
@@ -465,8 +466,10 @@ class Gateway:
         self.metrics.kill_switch(scope, engaged)
         return result
 
-    def reload(self, by: str = "signal") -> dict:
-        """Load inventory and policy again; a broken one is refused and the old keeps serving."""
+    def reload(self, by: str = "signal", *, asked_by_sibling: bool = False) -> dict:
+        """Load inventory and policy again; a broken one is refused and the old keeps serving.
+        Then the other processes of this service (``siblings``) are asked to load them too; one
+        asked that way records nothing when its files are unchanged (it asked them, or nothing did)."""
         with self._reload_lock:
             now = self.clock()
             try:
@@ -474,11 +477,17 @@ class Gateway:
             except BlastwallError as exc:
                 self.store.transact(lambda tx: tx.audit("reload_failed", by, {"error": str(exc)}, now))
                 raise
+            unchanged = (engine.policy.revision, engine.fleet.revision) == \
+                        (self.engine.policy.revision, self.engine.fleet.revision)
+            if asked_by_sibling and unchanged:
+                return self.revisions()
             self.engine = engine
             settle_heap()                  # the old engine goes; the new one joins what collections skip
             revs = self.revisions()
             self.store.transact(lambda tx: tx.audit("reload", by, revs, now))
-            return revs
+        if self.siblings is not None and not asked_by_sibling:
+            self.siblings()
+        return revs
 
     def revisions(self) -> dict:
         return {"policy_revision": self.engine.policy.revision, "inventory_revision": self.engine.fleet.revision}

@@ -7,7 +7,8 @@ with one shared socket, whichever worker is idle at a burst accepts most of them
 stays the busier one) and starts each worker as an ordinary
 `blastwall serve --listen-fd FD` process; they share the
 store (SQLite: WAL, one writer at a time through a file lock; PostgreSQL: as
-replicas).  The parent passes SIGHUP (reload) on to the workers, stops them all on
+replicas).  The parent passes SIGHUP (reload) on to the workers (an operator's, or a
+worker's that was reloaded through the API), stops them all on
 SIGINT or SIGTERM or when one dies, and runs the checkpoint thread if asked to.
 Metrics of all workers are added up through files in a directory of the parent's.
 """
@@ -57,7 +58,7 @@ PARENT_ENV = "BLASTWALL_WORKERS_PARENT"
 def die_with_parent() -> None:
     """In a worker: stop (SIGTERM) when the parent dies, even by SIGKILL, instead of serving on as
     an orphan (Linux; elsewhere the parent's normal stop is all there is)."""
-    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
+    parent = parent_pid()
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
@@ -66,6 +67,19 @@ def die_with_parent() -> None:
         return
     if os.getppid() != parent:                     # it died before the request took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def parent_pid() -> int:
+    return int(os.environ.get(PARENT_ENV) or os.getppid())
+
+
+def ask_parent_to_reload() -> None:
+    """In a worker that reloaded (POST /v1/admin/reload): the parent passes SIGHUP on to every
+    worker, so all of them serve the same inventory and policy (each reloads what changed)."""
+    try:
+        os.kill(parent_pid(), signal.SIGHUP)
+    except OSError:
+        pass                                       # the parent is gone; this worker stops with it
 
 
 def _writer_server(store, directory: str):
