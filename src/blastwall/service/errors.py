@@ -27,3 +27,7 @@ class BodyTooLarge(ServiceError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body over {limit} bytes")
+
+
+class BadRequest(ServiceError):
+    code, status = "bad_request", 400
