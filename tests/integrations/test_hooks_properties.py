@@ -12,6 +12,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from blastwall.core.display import printable
 from blastwall.engine import Engine
 from blastwall.integrations import hooks
 from blastwall.integrations.mapping import load_mapping
@@ -136,7 +137,7 @@ def test_the_mapped_mcp_call_is_allowed_on_its_own():
 def test_an_undeclared_mcp_argument_is_never_allowed(agent, key, value):
     reply = reply_for(agent, mcp_stdin(agent, {**GET_PODS, key: value}), MAPPED)
     assert reply.exit_code == 2 and not allowed(agent, reply), reply
-    assert f"argument '{key}' of tool 'get_pods' is not judged" in reply.stderr
+    assert f"argument '{printable(key)}' of tool 'get_pods' is not judged" in reply.stderr   # shown visibly
 
 
 def _is_harmless_object(stdin: bytes) -> bool:

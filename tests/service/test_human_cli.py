@@ -60,3 +60,13 @@ def test_without_token_the_cli_says_how_to_give_one(service):
     res = subprocess.run([sys.executable, "-c", SERVE, "approvals", "list", "--url", service.url],
                          capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 2 and "BLASTWALL_TOKEN" in res.stderr
+
+
+def test_kill_switch_scope_must_name_something_real(service):
+    """A misspelt scope is refused with the scope meant, never reported engaged with nothing stopped."""
+    typo = cli(service, "bob", "kill-switch", "engage", "--scope", "env:Prod", "--reason", "incident")
+    assert typo.returncode != 0 and "did you mean env:prod?" in typo.stderr, typo.stderr
+    assert "env:Prod" not in cli(service, "bob", "kill-switch", "status").stdout
+    assert cli(service, "bob", "kill-switch", "engage", "--scope", "env:prod", "--reason", "incident").returncode == 0
+    released = cli(service, "bob", "kill-switch", "release", "--scope", "env:prod", "--reason", "over")
+    assert released.returncode == 0 and '"engaged": false' in released.stdout

@@ -261,10 +261,11 @@ def test_a_full_queue_drops_the_oldest_and_counts_it(receivers, notifiers, notif
     notifier.listen(lambda outcome: None, changes.append)
     gw = notified_gateway(notifier)
     bob = who(gw, "bob")
-    gw.set_kill_switch(bob, "agent:a1", True, "1")
-    r.wait_for(1)                                        # a1 is in flight; a2..a5 queue behind it
-    for n in range(2, 6):
-        gw.set_kill_switch(bob, f"agent:a{n}", True, str(n))
+    scopes = ["agent:kiro-ops-7", "agent:coder-1", "env:dev", "env:staging", "env:prod"]   # real ones only
+    gw.set_kill_switch(bob, scopes[0], True, "1")
+    r.wait_for(1)                                        # the first is in flight; the other four queue behind it
+    for n, scope in enumerate(scopes[1:], 2):
+        gw.set_kill_switch(bob, scope, True, str(n))
     assert notifier.counts()["dropped"] == 2
     registry = CollectorRegistry()
     registry.register(notifier)
@@ -274,7 +275,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_it(receivers, notifiers, notif
     r.release.set()
     assert notifier.wait_idle(10)
     assert sum(changes) == 0 and max(itertools.accumulate(changes)) == 2   # the listener saw the same queue
-    assert [e["scope"] for e in r.payloads()] == ["agent:a1", "agent:a4", "agent:a5"]
+    assert [e["scope"] for e in r.payloads()] == [scopes[0], scopes[3], scopes[4]]
 
 
 def test_close_interrupts_backoff_and_stops_workers(receivers, notifiers):

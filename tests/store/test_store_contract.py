@@ -228,6 +228,69 @@ def test_void_all_grants(store):
     assert store.transact(lambda tx: tx.redeem_grant("g1", "d-p1", T0)) is False
 
 
+def test_void_grants_by_env_covers_proposals_whose_environments_are_unknown(store):
+    """envs lists the known targets' environments only: a proposal marked unknown_env (targets the
+    inventory does not know) may touch any environment, so every env switch voids its grants."""
+    def setup(tx):
+        tx.insert_proposal({**proposal_row("pu", envs=[]), "unknown_env": True})
+        tx.insert_proposal({**proposal_row("pm", envs=["dev"]), "unknown_env": True})   # partly known
+        tx.insert_proposal({**proposal_row("pk", envs=["dev"]), "unknown_env": False})
+        unknown = proposal_row("pd", envs=[])                                         # default: from the decision
+        unknown["decision"] = {"effect": "approve", "impact": {"environments": [], "unknown_targets": ["<x>"]}}
+        tx.insert_proposal(unknown)
+        for gid, pid in (("gu", "pu"), ("gm", "pm"), ("gk", "pk"), ("gd", "pd"), ("gx", "no-such-proposal")):
+            tx.insert_grant(grant_row(gid, pid))
+    store.transact(setup)
+    got = store.read(lambda tx: {p: tx.get_proposal(p)["unknown_env"] for p in ("pu", "pm", "pk", "pd")})
+    assert got == {"pu": True, "pm": True, "pk": False, "pd": True}
+    assert store.transact(lambda tx: tx.void_grants("kill env:prod", env="prod")) == 4
+    voided = store.read(lambda tx: {g: tx.get_grant(g)["void_reason"] for g in ("gu", "gm", "gk", "gd", "gx")})
+    assert voided == {"gu": "kill env:prod", "gm": "kill env:prod", "gk": None, "gd": "kill env:prod",
+                      "gx": "kill env:prod"}                        # no proposal row: fail closed
+    assert store.transact(lambda tx: tx.void_grants("kill env:dev", env="dev")) == 1
+
+
+def test_migration_3_marks_proposals_recorded_before_it(store_url, monkeypatch):
+    """Rows written by a version without the unknown_env column are marked from their decision."""
+    from blastwall.store import sql
+    from blastwall.store.base import open_store
+    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS[:2])
+    old = open_store(store_url)
+    try:
+        old.migrate()
+        assert old.schema_version() == 2
+
+        def insert(tx, pid, decision):
+            tx._x("INSERT INTO proposals (id, agent, operator, intent, proposal, decision, effect, digest, "
+                  "policy_revision, inventory_revision, status, envs, created_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  (pid, "a", "", "", "{}", decision, "approve", "d", "p", "i", "pending", "[]", "2026-03-04T12:00:00Z"))
+        old.transact(lambda tx: (
+            insert(tx, "known", '{"impact":{"environments":["prod"],"unknown_targets":[]}}'),
+            insert(tx, "unknown", '{"impact":{"environments":[],"unknown_targets":["<opaque: x>"]}}'),
+            insert(tx, "quoted", '{"explanation":"\\"unknown_targets\\":[]","impact":{"unknown_targets":["y"]}}')))
+    finally:
+        old.close()
+    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS)
+    new = open_store(store_url)
+    try:
+        new.migrate()
+        assert new.schema_version() == LATEST
+        got = new.read(lambda tx: {p: tx.get_proposal(p)["unknown_env"] for p in ("known", "unknown", "quoted")})
+        assert got == {"known": False, "unknown": True, "quoted": True}
+    finally:
+        new.close()
+
+
+def test_redeemed_grant_of_a_proposal(store):
+    store.transact(lambda tx: (tx.insert_proposal(proposal_row("p1")), tx.insert_grant(grant_row("g1", "p1")),
+                               tx.insert_grant(grant_row("g2", "p1"))))
+    assert store.read(lambda tx: tx.redeemed_grant("p1")) is None
+    assert store.transact(lambda tx: tx.redeem_grant("g2", "d-p1", T0))
+    assert store.read(lambda tx: tx.redeemed_grant("p1"))["id"] == "g2"
+    assert store.read(lambda tx: tx.redeemed_grant("p2")) is None
+
+
 # kill switch --------------------------------------------------------------------------------
 def test_kill_switch_read_back(store, open_replica):
     assert store.kill_switches() == {}

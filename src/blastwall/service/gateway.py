@@ -7,6 +7,7 @@ audited too (they commit their audit record, then raise).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import gc
 import hashlib
 import json
@@ -23,7 +24,7 @@ from typing import Any, Callable, Mapping
 from blastwall.audit.chain import Canonical, canonical_text
 from blastwall.core.authority import Principal, check_reviewer
 from blastwall.core.limits import Charge, charges
-from blastwall.core.model import Decision, Effect, Operation, Proposal
+from blastwall.core.model import Decision, Effect, Impact, Operation, Proposal, Verb
 from blastwall.core.overrides import emergency_override, over_budget, overrides_approved
 from blastwall.core.proposal import parse_proposal
 from blastwall.engine import Engine
@@ -90,7 +91,8 @@ class _Plan:
                               canonical_text(self.doc), canonical_text(self.decision_doc), d.impact.environments,
                               str(d.effect), self.digest, d.provenance["policy_revision"],
                               d.provenance["inventory_revision"], d.approval.approvers if scope else 0, scope,
-                              tuple(self.due), self.now, self.emergency, self.switches, approval_ttl)
+                              tuple(self.due), self.now, self.emergency, self.switches, approval_ttl,
+                              unknown_env=unknown_env(self.proposal, d.impact))
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class ProposalRecord:
     emergency: bool
     switches: frozenset[str]
     approval_ttl: timedelta
+    unknown_env: bool = True           # its environments cannot all be known (see unknown_env)
 
     def __reduce__(self):
         """Pickled as plain values (a writer process reads it), times as text: much cheaper than
@@ -145,7 +148,8 @@ def record_proposal(tx, rec: ProposalRecord) -> dict:
     status = "duplicate" if joined else {"allow": "allowed", "approve": "pending", "deny": "denied"}[rec.effect]
     tx.insert_proposal({
         "id": pid, "agent": rec.agent, "operator": rec.operator, "intent": rec.intent, "proposal": doc,
-        "decision": decision, "envs": list(rec.envs), "effect": rec.effect, "digest": rec.digest,
+        "decision": decision, "envs": list(rec.envs), "unknown_env": rec.unknown_env,
+        "effect": rec.effect, "digest": rec.digest,
         "policy_revision": rec.policy_revision, "inventory_revision": rec.inventory_revision,
         "status": status, "created_at": now})
     tx.audit("proposal", rec.agent, {"proposal_id": pid, "proposal": doc, "digest": rec.digest,
@@ -191,11 +195,41 @@ def _approved_decision(tx, grant_id: str) -> dict | None:
     return (prop or {}).get("decision")
 
 
-def covering_switch(switches: frozenset[str], agent: str, envs=()) -> str:
+def covering_switch(switches: frozenset[str], agent: str, envs=(), unknown_env: bool = False) -> str:
     """The engaged switch that stops this agent's change to these environments (global, the agent,
-    one of the environments), or ""."""
+    one of the environments), or "".  A change whose environments cannot all be known
+    (``unknown_env``, see below) may touch any environment: every engaged env:NAME switch covers
+    it (fail closed)."""
     scopes = ["global", f"agent:{agent}", *(f"env:{e}" for e in envs)]
-    return next((scope for scope in scopes if scope in switches), "")
+    found = next((scope for scope in scopes if scope in switches), "")
+    if not found and unknown_env:
+        found = min((scope for scope in switches if scope.startswith("env:")), default="")
+    return found
+
+
+def unknown_env(proposal: Proposal, impact: Impact) -> bool:
+    """Whether the change does more than read and has targets the inventory does not know (a
+    command without its --context, an opaque command): then its environments are not known."""
+    return bool(impact.unknown_targets) and any(op.verb is not Verb.READ for op in proposal.operations)
+
+
+def _shown(value: Any, limit: int = 500) -> Any:
+    """An untrusted value as an audit record can hold it: canonical JSON that is valid UTF-8 (lone
+    surrogates escaped), cut to ``limit`` characters when long."""
+    if isinstance(value, str):
+        text = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text if len(text) <= limit else text[:limit] + "..."
+    try:
+        text = canonical_text(value)
+        text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        return ascii(value)[:limit]
+    return value if len(text) <= limit else text[:limit] + "..."
+
+
+def _few(names, n: int = 8) -> str:
+    names = sorted(names)
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "") if names else "none"
 
 
 def engaged(switches: dict[str, dict]) -> frozenset[str]:
@@ -300,7 +334,8 @@ class Gateway:
     def _decide(self, engine: Engine, proposal: Proposal, now: datetime, switches: frozenset[str]) -> Decision:
         killed = bool(covering_switch(switches, proposal.agent))
         decision = engine.decide(proposal, now=now, kill_switch=killed)
-        if not killed and covering_switch(switches, proposal.agent, decision.impact.environments):
+        if not killed and switches and covering_switch(switches, proposal.agent, decision.impact.environments,
+                                                       unknown_env(proposal, decision.impact)):
             decision = engine.decide(proposal, now=now, kill_switch=True)
         return decision
 
@@ -310,13 +345,21 @@ class Gateway:
         return charges(engine.policy.limits, proposal.agent, decision.impact.to_dict(), now)
 
     # ---- reviews --------------------------------------------------------------
-    def review(self, reviewer: Principal, request_id: str, verdict: str, reason: str = "") -> dict:
-        if verdict not in ("approve", "deny"):
-            raise BlastwallError("verdict must be approve or deny", field="verdict")
-        now, digests = self.clock(), self._current_digests()
+    def review(self, reviewer: Principal, request_id: str, verdict: str, reason: str | None = "") -> dict:
+        now = self.clock()
+        reason = "" if reason is None else reason
+        bad = (BlastwallError("verdict must be approve or deny", field="verdict")
+               if not isinstance(verdict, str) or verdict not in ("approve", "deny") else
+               BlastwallError("reason must be a string", field="reason") if not isinstance(reason, str) else None)
+        if bad is not None:                 # refused before any request is read: audited all the same
+            self.store.transact(lambda tx: tx.audit("review_rejected", reviewer.name, {
+                "request_id": _shown(request_id), "verdict": _shown(verdict), "why": bad.message}, now))
+            raise bad
+        digests = self._current_digests()
         outcome = self.store.transact(lambda tx: self._review(tx, reviewer, request_id, verdict, reason, now, digests))
         if outcome.get("refused"):
-            raise (Conflict if outcome.get("conflict") else Forbidden)(outcome["refused"])
+            kind = NotFound if outcome.get("not_found") else Conflict if outcome.get("conflict") else Forbidden
+            raise kind(outcome["refused"])
         return outcome
 
     def _current_digests(self) -> Callable[[dict], str]:
@@ -325,8 +368,11 @@ class Gateway:
 
     def _review(self, tx, reviewer: Principal, rid: str, verdict: str, reason: str, now: datetime, digest_of) -> dict:
         req = tx.get_request(rid, for_update=True)
-        if req is None:
-            raise NotFound(f"no approval request {rid}")
+        if req is None:                     # audited and committed, then 404 (no review row: no request)
+            why = f"no approval request {_shown(rid, 200)}"
+            tx.audit("review_rejected", reviewer.name, {"request_id": _shown(rid), "verdict": verdict,
+                                                        "why": why}, now)
+            return {"refused": why, "not_found": True}
         prop = tx.get_proposal(req["proposal_id"])
         refusal = self._request_unusable(tx, req, prop, now, digest_of)
         if refusal:
@@ -379,7 +425,8 @@ class Gateway:
                          "digest": req["digest"], "created_at": now, "expires_at": expires})
         tx.audit("grant", "system", {"grant_id": gid, "request_id": req["id"], "proposal_id": req["proposal_id"],
                                      "digest": req["digest"], "expires_at": expires.isoformat()}, now)
-        stopped = covering_switch(engaged(tx.kill_switches()), prop["agent"], prop.get("envs") or ())
+        stopped = covering_switch(engaged(tx.kill_switches()), prop["agent"], prop.get("envs") or (),
+                                  prop.get("unknown_env") is not False)
         if stopped:             # issued while a kill switch covers it: void at once, like every other grant
             tx.void_grant(gid, f"kill switch {stopped}")
             tx.audit("grant_voided", "system", {"grant_id": gid, "reason": f"kill switch {stopped}"}, now)
@@ -389,8 +436,14 @@ class Gateway:
     # ---- grants and execution ---------------------------------------------------
     def redeem(self, agent: Principal, grant_id: str, doc: dict) -> dict:
         """The agent presents the exact proposal it will run; it must match what was approved."""
-        proposal = self._own_proposal(agent, doc)
-        engine, now = self.engine, self.clock()
+        now = self.clock()
+        try:
+            proposal = self._own_proposal(agent, doc)
+        except BlastwallError as exc:       # not another agent's, not malformed: audited, then raised
+            self.store.transact(lambda tx: tx.audit("redeem_refused", agent.name, {
+                "grant_id": _shown(grant_id), "why": _shown(exc.message)}, now))
+            raise
+        engine = self.engine
         digest = binding_digest(proposal_doc(proposal), engine)
         switches = self._engaged()
         for _ in range(MAX_REPLANS):
@@ -433,24 +486,73 @@ class Gateway:
                 "proposal_id": grant["proposal_id"], "request_id": grant["request_id"]}
 
     def report_execution(self, agent: Principal, proposal_id: str, outcome: dict) -> dict:
-        def work(tx):
-            prop = tx.get_proposal(proposal_id)
-            if prop is None or prop["agent"] != agent.name:
-                raise NotFound(f"no proposal {proposal_id} of {agent.name}")
-            tx.set_proposal_status(proposal_id, "executed")
-            tx.audit("execution", agent.name, {"proposal_id": proposal_id, "outcome": outcome}, self.clock())
-            return {"proposal_id": proposal_id, "recorded": True}
-        return self.store.transact(work)
-
-    # ---- kill switch and reload ----------------------------------------------------
-    def set_kill_switch(self, human: Principal, scope: str, engaged: bool, reason: str) -> dict:
-        if not human.is_human or "kill-switch" not in human.roles:
-            raise Forbidden(f"{human.name} may not operate the kill switch")
-        if scope != "global" and not scope.startswith(("agent:", "env:")):
-            raise BlastwallError("scope is global, agent:NAME or env:NAME", field="scope")
+        """Only what may run is reported run: a proposal allowed (or already reported, once allowed)
+        or one whose grant was redeemed.  A refusal is audited, then raised; the status stays."""
         now = self.clock()
 
         def work(tx):
+            prop = tx.get_proposal(proposal_id)
+            if prop is None or prop["agent"] != agent.name:
+                refusal = NotFound(f"no proposal {_shown(proposal_id, 200)} of {agent.name}")
+            elif not (prop["status"] == "allowed" or (prop["status"] == "executed" and prop["effect"] == "allow")
+                      or tx.redeemed_grant(proposal_id)):
+                refusal = Conflict(f"proposal {proposal_id} is {prop['status']}: only an allowed proposal, or one "
+                                   "whose grant was redeemed, may be reported executed")
+            else:
+                tx.set_proposal_status(proposal_id, "executed")
+                tx.audit("execution", agent.name, {"proposal_id": proposal_id, "outcome": outcome}, now)
+                return {"proposal_id": proposal_id, "recorded": True}
+            tx.audit("execution_refused", agent.name, {"proposal_id": _shown(proposal_id), "why": refusal.message,
+                                                       "status": prop["status"] if prop and prop["agent"] == agent.name
+                                                       else None, "outcome": _shown(outcome)}, now)
+            return refusal
+        result = self.store.transact(work)
+        if isinstance(result, BlastwallError):
+            raise result
+        return result
+
+    # ---- kill switch and reload ----------------------------------------------------
+    def switch_scopes(self) -> frozenset[str]:
+        """The kill-switch scopes that stop something: global, env:NAME for each environment of the
+        loaded inventory, agent:NAME for each declared agent."""
+        envs = self.engine.fleet.column("env").vocab
+        agents = (n for n, p in self.principals.by_name.items() if p.kind == "agent")
+        return frozenset({"global", *(f"env:{e}" for e in envs if e), *(f"agent:{a}" for a in agents)})
+
+    def _switch_refusal(self, tx, human: Principal, scope: Any, engaged: Any, reason: Any,
+                        known: frozenset[str]) -> BlastwallError | None:
+        """Why this kill-switch change is refused, or None.  A scope must be exactly one that stops
+        something (``switch_scopes``): one that matches nothing would say engaged and stop nothing.
+        Releasing accepts any scope stored (one engaged under a name no longer known)."""
+        if not human.is_human or "kill-switch" not in human.roles:
+            return Forbidden(f"{human.name} may not operate the kill switch")
+        if not isinstance(engaged, bool):
+            given = canonical_text(_shown(engaged, 60))
+            return BlastwallError(f"engaged must be true or false (a JSON boolean), not {given}", field="engaged")
+        if not isinstance(reason, str):
+            return BlastwallError("reason must be a string", field="reason")
+        if not isinstance(scope, str):
+            return BlastwallError("scope must be a string: global, env:NAME or agent:NAME", field="scope")
+        if scope in known or (not engaged and scope in tx.kill_switches()):
+            return None
+        close = difflib.get_close_matches(scope[:100].strip().casefold(), known, n=1, cutoff=0.8)
+        envs = [s.removeprefix("env:") for s in known if s.startswith("env:")]
+        agents = [s.removeprefix("agent:") for s in known if s.startswith("agent:")]
+        return BlastwallError(f"unknown scope {ascii(scope[:200])}{f' (did you mean {close[0]}?)' if close else ''}: "
+                              f"a scope is global, env:NAME with an environment of the inventory ({_few(envs)}) "
+                              f"or agent:NAME with a declared agent ({_few(agents)}), exactly", field="scope")
+
+    def set_kill_switch(self, human: Principal, scope: str, engaged: bool, reason: str) -> dict:
+        """Engage or release one switch.  Every argument is checked as given (the HTTP route passes
+        the JSON values through): a refusal is audited, then raised."""
+        now, known = self.clock(), self.switch_scopes()
+
+        def work(tx):
+            refusal = self._switch_refusal(tx, human, scope, engaged, reason, known)
+            if refusal is not None:         # audited and committed, then raised
+                tx.audit("kill_switch_refused", human.name, {"scope": _shown(scope), "engaged": _shown(engaged),
+                                                             "reason": _shown(reason), "why": refusal.message}, now)
+                return refusal
             tx.set_kill_switch(scope, engaged, human.name, reason, now)
             voided = 0
             if engaged:
@@ -461,6 +563,8 @@ class Gateway:
                                                  "grants_voided": voided}, now)
             return {"scope": scope, "engaged": engaged, "grants_voided": voided}
         result = self.store.transact(work)
+        if isinstance(result, BlastwallError):
+            raise result
         self._switches = frozenset(), float("-inf")          # re-read before the next decision
         self.notifier.kill_switch_changed(result, human.name, reason)
         self.metrics.kill_switch(scope, engaged)

@@ -62,7 +62,10 @@ class Tx(ABC):
     def insert_proposal(self, row: dict) -> None:
         """row: id, agent, operator, intent, proposal (json), decision (json), effect, digest,
         policy_revision, inventory_revision, status, created_at; optional envs (list of the
-        environments it touches, default decision["impact"]["environments"]; used by void_grants)."""
+        environments it touches, default decision["impact"]["environments"]) and unknown_env
+        (bool: its environments cannot all be known, a change with targets the inventory does
+        not know; default: decision["impact"]["unknown_targets"] is not empty); both are used by
+        void_grants and read back."""
 
     @abstractmethod
     def get_proposal(self, proposal_id: str) -> dict | None: ...
@@ -113,12 +116,17 @@ class Tx(ABC):
         """The grant issued for an approval request, if any."""
 
     @abstractmethod
+    def redeemed_grant(self, proposal_id: str) -> dict | None:
+        """A grant of this proposal that was redeemed (the first), or None."""
+
+    @abstractmethod
     def redeem_grant(self, grant_id: str, digest: str, now: datetime) -> bool:
         """Atomically mark redeemed iff unredeemed, not void, unexpired and digest matches."""
 
     @abstractmethod
     def void_grants(self, reason: str, agent: str | None = None, env: str | None = None) -> int:
-        """Void unredeemed grants (all, or of proposals by ``agent`` / touching ``env``)."""
+        """Void unredeemed grants (all, or of proposals by ``agent`` / touching ``env``).  ``env``
+        also covers proposals marked ``unknown_env`` (they may touch any environment)."""
 
     # kill switch -----------------------------------------------------------------
     @abstractmethod

@@ -78,6 +78,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX approval_requests_digest ON approval_requests (digest, state)",
         "CREATE INDEX grants_request ON grants (request_id)",
     ]),
+    # envs lists only the environments of known targets: a change with targets the inventory does
+    # not know may touch any environment, so every env:NAME kill switch covers it (void_grants).
+    # Rows recorded before: marked when their decision names any unknown target (fail closed).
+    (3, "mark proposals whose environments cannot all be known", [
+        "ALTER TABLE proposals ADD COLUMN unknown_env INTEGER NOT NULL DEFAULT 0",
+        """UPDATE proposals SET unknown_env = 1 WHERE decision NOT LIKE '%"unknown_targets":[]%'""",
+    ]),
 ]
 
 SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, " \
@@ -118,7 +125,7 @@ def _first(row):
 
 # rows ------------------------------------------------------------------------------
 JSON_COLS = frozenset({"proposal", "decision", "scope", "envs", "doc", "payload"})
-BOOL_COLS = frozenset({"emergency", "accepted", "engaged"})
+BOOL_COLS = frozenset({"emergency", "accepted", "engaged", "unknown_env"})
 TIME_COLS = frozenset({"created_at", "expires_at", "at", "redeemed_at"})
 
 
@@ -146,6 +153,13 @@ def to_record(row) -> AuditRecord:
 
 def _json(v) -> str:
     return canonical_text(v)
+
+
+def _doc(v):
+    """A JSON document given as a dict or as canonical text (``Canonical``)."""
+    if v is None or isinstance(v, dict):
+        return v
+    return json.loads(canonical_text(v))
 
 
 def _time(v) -> str | None:
@@ -248,15 +262,20 @@ class SqlTx(Tx):
 
     # proposals
     def insert_proposal(self, row: dict) -> None:
-        envs = row.get("envs")
-        if envs is None:
-            envs = ((row.get("decision") or {}).get("impact") or {}).get("environments") or []
+        envs, unknown_env = row.get("envs"), row.get("unknown_env")
+        if envs is None or unknown_env is None:
+            impact = (_doc(row.get("decision")) or {}).get("impact") or {}
+            if envs is None:
+                envs = impact.get("environments") or []
+            if unknown_env is None:                 # fail closed: any unknown target, reads too
+                unknown_env = bool(impact.get("unknown_targets"))
         self._x("INSERT INTO proposals (id, agent, operator, intent, proposal, decision, effect, digest, "
-                "policy_revision, inventory_revision, status, envs, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "policy_revision, inventory_revision, status, envs, unknown_env, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row["id"], row["agent"], row.get("operator"), row.get("intent"), _json(row["proposal"]),
                  _json(row["decision"]), str(row["effect"]), row["digest"], row.get("policy_revision"),
-                 row.get("inventory_revision"), row["status"], _json(sorted(envs)), _time(row["created_at"])))
+                 row.get("inventory_revision"), row["status"], _json(sorted(envs)), int(bool(unknown_env)),
+                 _time(row["created_at"])))
 
     def get_proposal(self, proposal_id: str) -> dict | None:
         return self._one("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
@@ -312,17 +331,24 @@ class SqlTx(Tx):
     def grant_for_request(self, request_id: str) -> dict | None:
         return self._one("SELECT * FROM grants WHERE request_id = ?", (request_id,))
 
+    def redeemed_grant(self, proposal_id: str) -> dict | None:
+        return self._one("SELECT * FROM grants WHERE proposal_id = ? AND redeemed_at IS NOT NULL "
+                         "ORDER BY redeemed_at, id LIMIT 1", (proposal_id,))
+
     def redeem_grant(self, grant_id: str, digest: str, now: datetime) -> bool:
         cur = self._x("UPDATE grants SET redeemed_at = ? WHERE id = ? AND digest = ? AND redeemed_at IS NULL "
                       "AND void_reason IS NULL AND expires_at > ?", (_time(now), grant_id, digest, _time(now)))
         return cur.rowcount == 1
 
     def void_grants(self, reason: str, agent: str | None = None, env: str | None = None) -> int:
-        sql = ("SELECT g.id, p.agent, p.envs FROM grants g LEFT JOIN proposals p ON p.id = g.proposal_id "
-               "WHERE g.redeemed_at IS NULL AND g.void_reason IS NULL")
+        sql = ("SELECT g.id, p.agent, p.envs, p.unknown_env FROM grants g LEFT JOIN proposals p "
+               "ON p.id = g.proposal_id WHERE g.redeemed_at IS NULL AND g.void_reason IS NULL")
         rows = self._all(sql + (" AND p.agent = ?" if agent is not None else ""),
                          (agent,) if agent is not None else ())
-        ids = [r["id"] for r in rows if env is None or env in (r["envs"] or [])]
+        # an env switch covers the proposals touching env and those whose environments cannot all
+        # be known (unknown targets; no proposal row at all: fail closed)
+        ids = [r["id"] for r in rows
+               if env is None or env in (r["envs"] or []) or r["unknown_env"] is not False]
         for gid in ids:
             self._x("UPDATE grants SET void_reason = ? WHERE id = ?", (reason, gid))
         return len(ids)
