@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import yaml
 
 from blastwall.audit.chain import verify
 from blastwall.audit.export import iter_records
@@ -140,5 +141,33 @@ def test_a_reload_through_the_api_reaches_every_worker(tmp_path):
         assert effects == {"deny"}
         reloads = [r for r in httpx.get(svc.url + "/v1/audit", headers=auth("root")).json() if r["kind"] == "reload"]
         assert sorted(r["actor"] for r in reloads) == ["root", "signal"]     # each worker once, nothing twice
+    finally:
+        svc.kill(15)
+
+
+def test_a_reload_reads_the_principals_again_so_a_revoked_token_stops_at_once(tmp_path):
+    """Revoking a compromised agent's token must not need a restart (found by probing: it did)."""
+    svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}", extra_args=("--workers", "2")).wait_ready()
+    principals = tmp_path / "principals.yaml"
+    try:
+        before = httpx.get(svc.url + "/healthz").json()["principals_revision"]
+        assert httpx.post(svc.url + "/v1/proposals", json=ROUTINE, headers=auth("kiro-ops-7")).status_code == 200
+        kept = principals.read_text()
+        principals.write_text("principals: [ broken")
+        res = httpx.post(svc.url + "/v1/admin/reload", headers=auth("root"))
+        assert res.status_code == 400 and res.json()["error"]["code"] == "bad_input"      # the old ones serve on
+        assert httpx.post(svc.url + "/v1/proposals", json=ROUTINE, headers=auth("kiro-ops-7")).status_code == 200
+
+        doc = yaml.safe_load(kept)
+        doc["principals"] = [p for p in doc["principals"] if p["name"] != "kiro-ops-7"]
+        principals.write_text(yaml.safe_dump(doc))
+        res = httpx.post(svc.url + "/v1/admin/reload", headers=auth("root"))
+        assert res.status_code == 200 and res.json()["principals_revision"] != before
+        deadline, refused = time.monotonic() + 15, 0
+        while refused < 20 and time.monotonic() < deadline:    # on every worker, fresh connections
+            status = httpx.post(svc.url + "/v1/proposals", json=ROUTINE, headers=auth("kiro-ops-7")).status_code
+            refused = refused + 1 if status == 401 else 0
+        assert refused == 20, "a worker still accepts the revoked token"
+        assert httpx.post(svc.url + "/v1/proposals", json=ROUTINE, headers=auth("coder-1")).status_code == 200
     finally:
         svc.kill(15)

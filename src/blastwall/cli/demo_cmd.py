@@ -81,7 +81,8 @@ class LiveDemo:
         site = self.site
         self.store = open_store(site.db_url)
         self.store.migrate()
-        self.gateway = Gateway(site.inventory, None, self.store, load_principals(site.principals))
+        self.gateway = Gateway(site.inventory, None, self.store, load_principals(site.principals),
+                               principals_file=site.principals)
         key, self.public_key, _ = signing_key(site.key)
         self.checkpoints = CheckpointThread(self.store, key, every_records=10, every_seconds=10,
                                             report=lambda msg: self.out.print(f"[red]{shown(msg)}[/]")).start()

@@ -65,7 +65,7 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
     notifier = _notifier(notify_file)
     settings = Settings(timedelta(seconds=approval_ttl), timedelta(seconds=grant_ttl))
     gateway = Gateway(inventory, policy, store, load_principals(principals_file), settings=settings,
-                      notifier=notifier)
+                      notifier=notifier, principals_file=principals_file)
     if notifier:
         gateway.metrics.watch(notifier)                      # notification counts on /metrics
     if listen_fd is not None:                                # a worker: the parent passes SIGHUP on to all

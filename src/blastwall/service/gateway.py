@@ -32,7 +32,7 @@ from blastwall.errors import BlastwallError
 from blastwall.service.errors import Conflict, Forbidden, NotFound, Unauthorized
 from blastwall.service.metrics import Metrics
 from blastwall.service.notify import NullNotifier
-from blastwall.service.principals import Directory
+from blastwall.service.principals import Directory, load_principals
 from blastwall.store.base import Store, Work
 
 SWITCH_REFRESH_S = 1.0       # the cached kill-switch set is re-read at least this often
@@ -238,8 +238,11 @@ def engaged(switches: dict[str, dict]) -> frozenset[str]:
 
 class Gateway:
     def __init__(self, inventory: str | Path, policy: str | Path | None, store: Store, principals: Directory,
-                 clock: Callable[[], datetime] = utcnow, settings: Settings = Settings(), notifier=None):
-        self.inventory_path, self.policy_path = inventory, policy
+                 clock: Callable[[], datetime] = utcnow, settings: Settings = Settings(), notifier=None,
+                 principals_file: str | Path | None = None):
+        """``principals_file``: where ``principals`` came from; a reload reads it again (a token revoked
+        there stops working without a restart)."""
+        self.inventory_path, self.policy_path, self.principals_file = inventory, policy, principals_file
         self.engine = Engine.load(inventory, policy)
         self.store, self.principals, self.clock, self.settings = store, principals, clock, settings
         self.metrics = Metrics()
@@ -571,30 +574,37 @@ class Gateway:
         return result
 
     def reload(self, by: str = "signal", *, asked_by_sibling: bool = False) -> dict:
-        """Load inventory and policy again; a broken one is refused and the old keeps serving.
-        Then the other processes of this service (``siblings``) are asked to load them too; one
-        asked that way records nothing when its files are unchanged (it asked them, or nothing did)."""
+        """Load inventory, policy and principals again; a broken one is refused and the old keep
+        serving.  Then the other processes of this service (``siblings``) are asked to load them
+        too; one asked that way records nothing when its files are unchanged (it asked them, or
+        nothing did)."""
         with self._reload_lock:
             now = self.clock()
             try:
                 engine = Engine.load(self.inventory_path, self.policy_path)
+                principals = load_principals(self.principals_file) if self.principals_file else self.principals
             except BlastwallError as exc:
                 self.store.transact(lambda tx: tx.audit("reload_failed", by, {"error": str(exc)}, now))
                 raise
-            unchanged = (engine.policy.revision, engine.fleet.revision) == \
-                        (self.engine.policy.revision, self.engine.fleet.revision)
-            if asked_by_sibling and unchanged:
-                return self.revisions()
-            self.engine = engine
+            revs = _revisions(engine, principals)
+            if asked_by_sibling and revs == self.revisions():
+                return revs
+            self.engine, self.principals = engine, principals
             settle_heap()                  # the old engine goes; the new one joins what collections skip
-            revs = self.revisions()
             self.store.transact(lambda tx: tx.audit("reload", by, revs, now))
         if self.siblings is not None and not asked_by_sibling:
             self.siblings()
         return revs
 
     def revisions(self) -> dict:
-        return {"policy_revision": self.engine.policy.revision, "inventory_revision": self.engine.fleet.revision}
+        return _revisions(self.engine, self.principals)
+
+
+def _revisions(engine: Engine, principals: Directory) -> dict:
+    revs = {"policy_revision": engine.policy.revision, "inventory_revision": engine.fleet.revision}
+    if principals.revision:
+        revs["principals_revision"] = principals.revision
+    return revs
 
 
 def settle_heap() -> None:

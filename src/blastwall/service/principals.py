@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ def new_token() -> tuple[str, str]:
 class Directory:
     by_hash: dict[str, Principal]
     by_name: dict[str, Principal]
+    revision: str = ""                # of the file it was read from (a reload records it)
 
     def authenticate(self, token: str | None) -> Principal | None:
         """One dict lookup by the token's SHA-256: the lookup key is a hash of the secret, so its
@@ -39,9 +40,14 @@ class Directory:
 
 
 def load_principals(path: str | Path) -> Directory:
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        raw = Path(path).read_bytes()
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the principals file: {exc}", source=str(path)) from None
     doc, _ = load_yaml_with_lines(text, str(path))
-    return parse_principals(doc, str(path))
+    directory = parse_principals(doc, str(path))
+    return replace(directory, revision="sha256:" + hashlib.sha256(raw).hexdigest()[:16])
 
 
 def parse_principals(doc: Any, source: str = "<principals>") -> Directory:
