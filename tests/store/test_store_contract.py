@@ -155,6 +155,20 @@ def test_requests_and_reviews(store):
     assert store.read(lambda tx: tx.reviews("r2")) == []
 
 
+def test_requests_listed_for_one_agent_are_those_of_its_proposals(store):
+    def request(rid, pid, at):
+        return {"id": rid, "proposal_id": pid, "digest": "d", "approvers": 1, "scope": {}, "state": "pending",
+                "created_at": at, "expires_at": at + timedelta(hours=1), "emergency": False}
+    store.transact(lambda tx: (tx.insert_proposal(proposal_row("pa", agent="a")),
+                               tx.insert_proposal(proposal_row("pb", agent="b")),
+                               tx.insert_request(request("ra", "pa", T0)),
+                               tx.insert_request(request("rb", "pb", T0 + timedelta(seconds=1))),
+                               tx.insert_request(request("ra2", "pa", T0 + timedelta(seconds=2)))))
+    assert [r["id"] for r in store.list_requests(agent="a")] == ["ra2", "ra"]
+    assert [r["id"] for r in store.list_requests(agent="b", state="pending")] == ["rb"]
+    assert store.list_requests(agent="c") == [] and len(store.list_requests()) == 3
+
+
 def test_live_request_is_the_newest_pending_or_approved_with_a_usable_grant(store):
     def request(rid, state="pending", at=T0, approvers=2, emergency=False, digest="d-x"):
         return {"id": rid, "proposal_id": "p1", "digest": digest, "approvers": approvers, "scope": {},

@@ -303,13 +303,15 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
     @app.get("/v1/proposals")
     def proposals(status: str | None = None, agent: str | None = None, limit: int = Query(100, le=1000),
                   authorization: str | None = Header(None)) -> list:
-        who(authorization, "list proposals")
+        """Humans read every agent's proposals; an agent reads its own."""
+        reader = who(authorization, "list proposals")
+        agent = _own_only(reader, agent)
         return [_jsonable(p) for p in gw.store.list_proposals(status=status, agent=agent, limit=limit)]
 
     @app.get("/v1/proposals/{pid}")
     def proposal(pid: str, authorization: str | None = Header(None)) -> dict:
-        who(authorization, "get proposal")
-        return _jsonable(_found(gw.store.read(lambda tx: tx.get_proposal(pid)), pid))
+        reader = who(authorization, "get proposal")
+        return _jsonable(_readable(reader, gw.store.read(lambda tx: tx.get_proposal(pid)), pid))
 
     @app.post("/v1/proposals/{pid}/executions", openapi_extra=EXECUTION_BODY)
     def execution(pid: str, body: dict = Depends(_object_body), authorization: str | None = Header(None)) -> dict:
@@ -318,23 +320,26 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
     @app.get("/v1/approvals")
     def approvals(state: str | None = "pending", limit: int = Query(100, le=1000),
                   authorization: str | None = Header(None)) -> list:
-        who(authorization, "list approvals")
-        return [_jsonable(r) for r in gw.store.list_requests(state=state, limit=limit)]
+        """Humans read every request; an agent reads those of its own proposals."""
+        reader = who(authorization, "list approvals")
+        agent = None if reader.is_human else reader.name
+        return [_jsonable(r) for r in gw.store.list_requests(state=state, limit=limit, agent=agent)]
 
     @app.get("/v1/approvals/{rid}")
     def approval(rid: str, authorization: str | None = Header(None)) -> dict:
-        who(authorization, "get approval")
+        reader = who(authorization, "get approval")
 
         def read(tx):
             req = _found(tx.get_request(rid), rid)
+            prop = _readable(reader, tx.get_proposal(req["proposal_id"]), rid)
             grant = tx.grant_for_request(rid)
-            return {**req, "proposal": tx.get_proposal(req["proposal_id"]), "reviews": tx.reviews(rid),
+            return {**req, "proposal": prop, "reviews": tx.reviews(rid),
                     "grant": {k: grant[k] for k in ("id", "expires_at", "redeemed_at", "void_reason")} if grant else None}
         return _jsonable(gw.store.read(read))
 
     @app.post("/v1/approvals/{rid}/reviews", openapi_extra=REVIEW_BODY)
     def review(rid: str, body: dict = Depends(_object_body), authorization: str | None = Header(None)) -> dict:
-        return gw.review(who(authorization, "review"), rid, str(body.get("verdict")), str(body.get("reason", "")))
+        return gw.review(who(authorization, "review"), rid, body.get("verdict"), body.get("reason", ""))
 
     @app.post("/v1/grants/{gid}/redeem", openapi_extra=REDEEM_BODY)
     def redeem(gid: str, body: dict = Depends(_object_body), authorization: str | None = Header(None)) -> dict:
@@ -362,7 +367,7 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
     def latest_checkpoint(authorization: str | None = Header(None)) -> PlainTextResponse:
         """The latest signed checkpoint, as text: keep it away from the database, check it with
         `blastwall audit verify --checkpoint FILE --public-key KEY.pub`."""
-        who(authorization, "read checkpoints")
+        _human(who(authorization, "read checkpoints"))
         latest = gw.store.latest_checkpoint()
         if latest is None:
             raise NotFound("no checkpoint yet (blastwall serve --checkpoint-key FILE signs them)")
@@ -370,7 +375,7 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
 
     @app.get("/v1/audit")
     def audit(after: int = 0, limit: int = Query(100, le=10000), authorization: str | None = Header(None)) -> list:
-        who(authorization, "read audit")
+        _human(who(authorization, "read audit"))
         return [_jsonable(vars(r)) for r in gw.store.audit_records(after_seq=after, limit=limit)]
 
 
@@ -384,6 +389,29 @@ def _json_object(raw: bytes) -> dict:
     if not isinstance(doc, dict):
         raise BadRequest("the body must be a JSON object", field="body")
     return doc
+
+
+def _own_only(reader, agent: str | None) -> str | None:
+    """The agent filter a reader may use: any for a human; an agent's own name for an agent."""
+    if reader.is_human:
+        return agent
+    if agent not in (None, reader.name):
+        raise Forbidden(f"{reader.name} reads its own proposals only")
+    return reader.name
+
+
+def _readable(reader, proposal: dict | None, ident: str) -> dict:
+    """A proposal (or what hangs on it) a reader may see: any for a human, its own for an agent;
+    another agent's is answered as missing, so ids of others' records tell nothing."""
+    if proposal is None or not (reader.is_human or proposal["agent"] == reader.name):
+        raise NotFound(f"no such id {ident}")
+    return proposal
+
+
+def _human(reader) -> None:
+    if not reader.is_human:
+        raise Forbidden(f"{reader.name} is an agent: the audit log is for humans (agents read their own "
+                        "proposals and approval requests)")
 
 
 def _found(row, ident: str):

@@ -192,7 +192,8 @@ class Store(ABC):
     def list_proposals(self, status: str | None = None, agent: str | None = None, limit: int = 100) -> list[dict]: ...
 
     @abstractmethod
-    def list_requests(self, state: str | None = None, limit: int = 100) -> list[dict]: ...
+    def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None) -> list[dict]:
+        """Newest first; ``agent``: only requests for that agent's proposals."""
 
     @abstractmethod
     def kill_switches(self) -> dict[str, dict]:

@@ -426,10 +426,11 @@ class SqlReads:
         return self._read(lambda tx: tx._all(f"SELECT * FROM proposals{where} ORDER BY created_at DESC, id LIMIT ?",
                                              (*params, int(limit))))
 
-    def list_requests(self, state: str | None = None, limit: int = 100) -> list[dict]:
-        where, params = _where(state=state)
-        return self._read(lambda tx: tx._all(f"SELECT * FROM approval_requests{where} "
-                                             "ORDER BY created_at DESC, id LIMIT ?", (*params, int(limit))))
+    def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None) -> list[dict]:
+        where, params = _where(**{"r.state": state, "p.agent": agent})
+        join = " JOIN proposals p ON p.id = r.proposal_id" if agent is not None else ""
+        return self._read(lambda tx: tx._all(f"SELECT r.* FROM approval_requests r{join}{where} "
+                                             "ORDER BY r.created_at DESC, r.id LIMIT ?", (*params, int(limit))))
 
     def kill_switches(self) -> dict[str, dict]:
         return self._read(lambda tx: tx.kill_switches())
