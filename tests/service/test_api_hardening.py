@@ -70,14 +70,14 @@ def test_a_chunked_body_over_the_limit_is_413_on_every_post_route(http, path, wh
     res = http.post(path, content=chunked(3 << 20), headers={**JSON, **(auth(who) if with_token else {})})
     assert "content-length" not in {k.lower() for k in res.request.headers}      # it was sent chunked
     assert res.request.headers.get("transfer-encoding") == "chunked"
-    error(res, 413, code="too_large")
+    error(res, 413, code="too_large", field="body")
     assert http.get("/healthz").status_code == 200
 
 
 def test_a_declared_body_over_the_limit_is_413_on_a_fastapi_route(http):
     res = http.post("/v1/kill-switch", content=b'{"reason":"' + b"a" * (2 << 20) + b'"}',
                     headers={**JSON, **auth("bob")})
-    error(res, 413, code="too_large")
+    error(res, 413, code="too_large", field="body")
 
 
 def test_a_chunked_body_under_the_limit_is_read_as_usual(http):

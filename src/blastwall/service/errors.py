@@ -26,7 +26,7 @@ class BodyTooLarge(ServiceError):
     code, status = "too_large", 413
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"request body over {limit} bytes")
+        super().__init__(f"request body over {limit} bytes", field="body")
 
 
 class BadRequest(ServiceError):
