@@ -83,3 +83,28 @@ def test_limits_stay_exact_with_two_replicas_of_two_workers_each(tmp_path, pg_ur
         assert verify(records, head=store.audit_head()).ok
     finally:
         store.close()
+
+
+def test_a_reload_on_one_replica_is_followed_by_the_other(tmp_path, pg_url):
+    """Replicas share the store, not a parent: the reload generation in the store carries it."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nextends: recommended\n")
+    a, b = Service(tmp_path, pg_url, policy=policy), Service(tmp_path, pg_url, policy=policy)
+    try:
+        a.wait_ready(), b.wait_ready()
+        before = httpx.get(b.url + "/healthz").json()["policy_revision"]
+        policy.write_text("version: 1\nextends: recommended\nfreezes:\n  - {name: all, start: 2000-01-01T00:00:00Z, "
+                          "end: 2100-01-01T00:00:00Z}\n")
+        after = httpx.post(a.url + "/v1/admin/reload", headers=auth("root")).json()["policy_revision"]
+        assert after != before
+        deadline = time.monotonic() + 10
+        while httpx.get(b.url + "/healthz").json()["policy_revision"] != after:
+            assert time.monotonic() < deadline, "replica b never followed the reload"
+            time.sleep(0.1)
+        res = httpx.post(b.url + "/v1/proposals", json=ROUTINE, headers=auth("kiro-ops-7")).json()
+        assert res["decision"]["effect"] == "deny" and res["decision"]["provenance"]["policy_revision"] == after
+        kinds = [(r["kind"], r["actor"]) for r in httpx.get(a.url + "/v1/audit", params={"limit": 1000},
+                                                            headers=auth("root")).json() if r["kind"] == "reload"]
+        assert sorted(kinds) == [("reload", "follow"), ("reload", "root")]
+    finally:
+        a.kill(15), b.kill(15)

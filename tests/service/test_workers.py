@@ -140,7 +140,7 @@ def test_a_reload_through_the_api_reaches_every_worker(tmp_path):
                    ["decision"]["effect"] for _ in range(30)}
         assert effects == {"deny"}
         reloads = [r for r in httpx.get(svc.url + "/v1/audit", headers=auth("root")).json() if r["kind"] == "reload"]
-        assert sorted(r["actor"] for r in reloads) == ["root", "signal"]     # each worker once, nothing twice
+        assert sorted(r["actor"] for r in reloads) == ["follow", "root"]     # each worker once, nothing twice
     finally:
         svc.kill(15)
 

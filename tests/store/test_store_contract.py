@@ -539,3 +539,11 @@ def test_state_change_and_its_audit_record_commit_together(store):
     rec = store.transact(work)
     assert store.read(lambda tx: tx.get_proposal("p1")) is not None
     assert all_records(store) == [rec]
+
+
+def test_reload_generation_counts_every_bump_from_every_replica(store, open_replica):
+    assert store.reload_generation() == 0
+    other = open_replica()
+    assert store.transact(lambda tx: tx.bump_reload_generation()) == 1
+    assert other.transact(lambda tx: tx.bump_reload_generation()) == 2
+    assert store.reload_generation() == other.reload_generation() == 2

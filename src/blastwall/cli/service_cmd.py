@@ -52,6 +52,7 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
         _serve_workers(workers, host, port, args, db, (checkpoint_key, checkpoint_every, checkpoint_seconds))
         return
     from blastwall.service.app import create_app
+    from blastwall.service.follow import ReloadFollower
     from blastwall.service.gateway import Gateway, Settings
     from blastwall.service.principals import load_principals
     from blastwall.store.base import open_store
@@ -68,17 +69,16 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
                       notifier=notifier, principals_file=principals_file)
     if notifier:
         gateway.metrics.watch(notifier)                      # notification counts on /metrics
-    if listen_fd is not None:                                # a worker: the parent passes SIGHUP on to all
-        from blastwall.service.workers import ask_parent_to_reload
-        gateway.siblings = ask_parent_to_reload
-    signal.signal(signal.SIGHUP, lambda *_: _reload(gateway, asked_by_sibling=listen_fd is not None))
+    signal.signal(signal.SIGHUP, lambda *_: _reload(gateway))
     if listen_fd is None:
         console(stderr=True).print(f"blastwall serving on http://{host}:{port} (store {store.backend}, "
                                    f"policy {gateway.revisions()['policy_revision']}); SIGHUP reloads")
     checkpoints = _checkpoints(store, checkpoint_key, checkpoint_every, checkpoint_seconds)
+    follower = ReloadFollower(gateway, report=lambda msg: click.echo(msg, err=True)).start()
     try:
         _run_http(create_app(gateway), host, port, listen_fd)
     finally:
+        follower.stop()
         if checkpoints:
             checkpoints.stop()
     if notifier:
@@ -139,9 +139,9 @@ def _notifier(notify_file):
     return Notifier(load_notify_config(notify_file))
 
 
-def _reload(gateway, asked_by_sibling: bool = False) -> None:
+def _reload(gateway) -> None:
     try:
-        gateway.reload(by="signal", asked_by_sibling=asked_by_sibling)
+        gateway.reload(by="signal")
     except Exception as exc:  # noqa: BLE001  the old inventory and policy keep serving
         click.echo(f"reload refused: {exc}", err=True)
 

@@ -249,7 +249,7 @@ class Gateway:
         self.notifier = notifier or NullNotifier()     # called after commits; never blocks
         self._reload_lock = threading.Lock()
         self._switches: tuple[frozenset[str], float] = frozenset(), float("-inf")    # (engaged, read at)
-        self.siblings: Callable[[], None] | None = None   # asks this service's other processes to reload
+        self.generation = store.reload_generation()    # the reloads (of every process) this one has followed
 
     # ---- identity -------------------------------------------------------------
     def authenticate(self, token: str | None, what: str) -> Principal:
@@ -573,11 +573,11 @@ class Gateway:
         self.metrics.kill_switch(scope, engaged)
         return result
 
-    def reload(self, by: str = "signal", *, asked_by_sibling: bool = False) -> dict:
+    def reload(self, by: str = "signal", *, follow: bool = False) -> dict:
         """Load inventory, policy and principals again; a broken one is refused and the old keep
-        serving.  Then the other processes of this service (``siblings``) are asked to load them
-        too; one asked that way records nothing when its files are unchanged (it asked them, or
-        nothing did)."""
+        serving.  A reload counts one more generation in the store, and every other process on
+        that store (workers, replicas) follows it (``follow_reloads``): ``follow`` is such a
+        reload, recorded only when it changed something here."""
         with self._reload_lock:
             now = self.clock()
             try:
@@ -587,14 +587,28 @@ class Gateway:
                 self.store.transact(lambda tx: tx.audit("reload_failed", by, {"error": str(exc)}, now))
                 raise
             revs = _revisions(engine, principals)
-            if asked_by_sibling and revs == self.revisions():
+            if follow and revs == self.revisions():
                 return revs
             self.engine, self.principals = engine, principals
             settle_heap()                  # the old engine goes; the new one joins what collections skip
-            self.store.transact(lambda tx: tx.audit("reload", by, revs, now))
-        if self.siblings is not None and not asked_by_sibling:
-            self.siblings()
-        return revs
+
+            def record(tx):
+                tx.audit("reload", by, revs, now)
+                return None if follow else tx.bump_reload_generation()
+            generation = self.store.transact(record)
+            if generation is not None:
+                self.generation = max(self.generation, generation)
+            return revs
+
+    def follow_reloads(self) -> bool:
+        """Reload if another process on this store reloaded since this one last looked (called
+        every RELOAD_FOLLOW_S by the service); True when it did (or tried)."""
+        generation = self.store.reload_generation()
+        if generation <= self.generation:
+            return False
+        self.generation = generation            # once per generation, even if this reload fails
+        self.reload(by="follow", follow=True)
+        return True
 
     def revisions(self) -> dict:
         return _revisions(self.engine, self.principals)

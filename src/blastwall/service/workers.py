@@ -7,8 +7,7 @@ with one shared socket, whichever worker is idle at a burst accepts most of them
 stays the busier one) and starts each worker as an ordinary
 `blastwall serve --listen-fd FD` process; they share the
 store (SQLite: WAL, one writer at a time through a file lock; PostgreSQL: as
-replicas).  The parent passes SIGHUP (reload) on to the workers (an operator's, or a
-worker's that was reloaded through the API), stops them all on
+replicas).  The parent passes SIGHUP (reload) on to the workers, stops them all on
 SIGINT or SIGTERM or when one dies, and runs the checkpoint thread if asked to.
 Metrics of all workers are added up through files in a directory of the parent's.
 """
@@ -71,15 +70,6 @@ def die_with_parent() -> None:
 
 def parent_pid() -> int:
     return int(os.environ.get(PARENT_ENV) or os.getppid())
-
-
-def ask_parent_to_reload() -> None:
-    """In a worker that reloaded (POST /v1/admin/reload): the parent passes SIGHUP on to every
-    worker, so all of them serve the same inventory and policy (each reloads what changed)."""
-    try:
-        os.kill(parent_pid(), signal.SIGHUP)
-    except OSError:
-        pass                                       # the parent is gone; this worker stops with it
 
 
 def _writer_server(store, directory: str):

@@ -137,6 +137,15 @@ class Tx(ABC):
     def kill_switches(self) -> dict[str, dict]:
         """As Store.kill_switches, read inside this transaction."""
 
+    # reloads ---------------------------------------------------------------------
+    @abstractmethod
+    def bump_reload_generation(self) -> int:
+        """Count one more reload (of any process sharing this store); the new generation."""
+
+    @abstractmethod
+    def reload_generation(self) -> int:
+        """The reloads counted so far (0: none)."""
+
     # limits ----------------------------------------------------------------------
     @abstractmethod
     def take_budget(self, key: str, amount: float, limit: float) -> bool:
@@ -194,6 +203,10 @@ class Store(ABC):
     @abstractmethod
     def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None) -> list[dict]:
         """Newest first; ``agent``: only requests for that agent's proposals."""
+
+    @abstractmethod
+    def reload_generation(self) -> int:
+        """As Tx.reload_generation, in a read of its own."""
 
     @abstractmethod
     def kill_switches(self) -> dict[str, dict]:

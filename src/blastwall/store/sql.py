@@ -85,6 +85,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE proposals ADD COLUMN unknown_env INTEGER NOT NULL DEFAULT 0",
         """UPDATE proposals SET unknown_env = 1 WHERE decision NOT LIKE '%"unknown_targets":[]%'""",
     ]),
+    # every reload bumps the one generation; each service process follows a bump it did not make
+    (4, "reload generation shared by replicas", [
+        "CREATE TABLE reload_generation (id INTEGER PRIMARY KEY, generation BIGINT NOT NULL)",
+    ]),
 ]
 
 SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, " \
@@ -361,6 +365,15 @@ class SqlTx(Tx):
                 "ON CONFLICT (switch) DO UPDATE SET engaged = excluded.engaged, by_principal = excluded.by_principal, "
                 "reason = excluded.reason, at = excluded.at", (scope, int(bool(engaged)), by, reason, _time(at)))
 
+    def bump_reload_generation(self) -> int:
+        self._x("INSERT INTO reload_generation (id, generation) VALUES (1, 1) ON CONFLICT (id) "
+                "DO UPDATE SET generation = reload_generation.generation + 1")
+        return int(_first(self._x("SELECT generation FROM reload_generation WHERE id = 1").fetchone()))
+
+    def reload_generation(self) -> int:
+        row = self._x("SELECT generation FROM reload_generation WHERE id = 1").fetchone()
+        return int(_first(row)) if row is not None else 0
+
     def kill_switches(self) -> dict[str, dict]:
         chain = self._chain
         if chain is not None and chain.switches is not None:     # read once per write batch
@@ -434,6 +447,9 @@ class SqlReads:
 
     def kill_switches(self) -> dict[str, dict]:
         return self._read(lambda tx: tx.kill_switches())
+
+    def reload_generation(self) -> int:
+        return self._read(lambda tx: tx.reload_generation())
 
     def audit_records(self, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         return self._read(lambda tx: [to_record(r) for r in tx._x(
