@@ -68,3 +68,25 @@ def test_the_follower_thread_reports_and_goes_on(pair):
     finally:
         follower.stop()
     assert said == []
+
+
+def test_the_follower_reports_a_reload_it_cannot_follow_once(make_gateway, tmp_path):
+    mine, theirs = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    mine.write_text("version: 1\nextends: recommended\n")
+    theirs.write_text("version: 1\nextends: recommended\n")
+    a, b = make_gateway(policy=mine), make_gateway(policy=theirs)
+    said = []
+    follower = ReloadFollower(b, every=0.01, report=said.append).start()
+    try:
+        theirs.write_text("version: [ broken")                     # b's own copy is broken
+        a.reload(by="root")
+        a.reload(by="root")
+        deadline = time.monotonic() + 10
+        while b.generation < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.1)
+    finally:
+        follower.stop()
+    assert len(said) == 1 and said[0].startswith("blastwall: could not follow a reload: ")
+    assert effect(b) == "allow"

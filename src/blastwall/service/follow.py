@@ -6,29 +6,21 @@ moved it on, loads its own files again (recorded when something changed there).
 """
 from __future__ import annotations
 
-import threading
 from typing import Callable
+
+from blastwall.service.periodic import Periodic
 
 RELOAD_FOLLOW_S = 0.5
 
 
-class ReloadFollower:
+class ReloadFollower(Periodic):
+    name, failing = "blastwall-reload-follower", "blastwall: could not follow a reload"
+
     def __init__(self, gateway, every: float = RELOAD_FOLLOW_S, report: Callable[[str], None] = print) -> None:
-        self.gateway, self.every, self.report = gateway, every, report
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="blastwall-reload-follower", daemon=True)
+        super().__init__(every, report)
+        self.gateway = gateway
 
-    def start(self) -> "ReloadFollower":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.gateway.follow_reloads()
-            except Exception as exc:  # noqa: BLE001  a broken file or an unreachable store: say so, go on
-                self.report(f"blastwall: could not follow a reload: {exc}")
+    def tick(self) -> bool:
+        followed = self.gateway.follow_reloads()
+        self.fine()
+        return followed
