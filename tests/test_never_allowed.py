@@ -1,6 +1,7 @@
 """Fail-closed properties: hidden danger and random input are never allowed."""
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from blastwall.core.decide import Context, decide
@@ -165,3 +166,14 @@ def test_rewriting_the_kubeconfig_is_never_allowed(sample_fleet, recommended, re
         decision = decide_doc(sample_fleet, recommended, doc)
         assert decision is not None and decision.effect is Effect.APPROVE, doc
         assert any("changes kubeconfig" in (op.note or "") for op in parse_proposal(doc).operations), doc
+
+
+@given(big=st.floats(5_000.01, 1e9), offset=st.floats(-1e9, -0.01))
+def test_a_negative_cost_cannot_offset_another_under_the_cost_caps(big, offset):
+    """Found by probing: create A costing 10,000 and 'create' B costing -9,990 summed to 10."""
+    doc = {"agent": "bot", "operations": [
+        {"verb": "create", "target": "vm/new-a", "cost_per_month": big},
+        {"verb": "create", "target": "vm/new-b", "cost_per_month": offset}]}
+    with pytest.raises(InputError) as err:
+        parse_proposal(doc)
+    assert err.value.field == "operations[1].cost_per_month"

@@ -111,6 +111,10 @@ def _operation(raw: Any, where: str) -> Operation:
     cost = raw.get("cost_per_month", 0.0)
     if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost != cost or abs(cost) == float("inf"):
         raise ProposalError("'cost_per_month' must be a finite number", field=f"{where}.cost_per_month")
+    if cost < 0:                # what a change adds: a negative one would offset another's cost under the caps
+        raise ProposalError("'cost_per_month' is what the change adds each month: zero or more "
+                            "(savings come from deleting resources the inventory prices)",
+                            field=f"{where}.cost_per_month")
     if has_target:
         return Operation(verb, target=_target(raw["target"], f"{where}.target"), cost_per_month=float(cost))
     return Operation(verb, selector=_selector(raw["selector"], f"{where}.selector"), cost_per_month=float(cost))
