@@ -90,3 +90,21 @@ def test_the_follower_reports_a_reload_it_cannot_follow_once(make_gateway, tmp_p
         follower.stop()
     assert len(said) == 1 and said[0].startswith("blastwall: could not follow a reload: ")
     assert effect(b) == "allow"
+
+
+def test_a_reload_elsewhere_while_this_one_reads_its_files_is_still_followed(pair, monkeypatch):
+    """This process read its files before the other reload changed them: it must load them again."""
+    import blastwall.service.gateway as gateway_module
+    a, b, policy = pair
+    real_load = gateway_module.Engine.load
+
+    def load_then_someone_reloads(*args):
+        engine = real_load(*args)                                 # a has read the old policy
+        policy.write_text(FROZEN)
+        b.reload(by="root")                                       # b reads the new one, counts a generation
+        return engine
+    monkeypatch.setattr(gateway_module.Engine, "load", load_then_someone_reloads)
+    a.reload(by="signal")
+    monkeypatch.setattr(gateway_module.Engine, "load", real_load)
+    assert effect(a) == "allow"                                   # still the old policy here...
+    assert a.follow_reloads() and effect(a) == "deny"             # ...until it follows b's reload

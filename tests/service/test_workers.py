@@ -140,7 +140,8 @@ def test_a_reload_through_the_api_reaches_every_worker(tmp_path):
                    ["decision"]["effect"] for _ in range(30)}
         assert effects == {"deny"}
         reloads = [r for r in httpx.get(svc.url + "/v1/audit", headers=auth("root")).json() if r["kind"] == "reload"]
-        assert sorted(r["actor"] for r in reloads) == ["follow", "root"]     # each worker once, nothing twice
+        actors = sorted(r["actor"] for r in reloads)      # the other worker follows, once (or, if it started
+        assert actors in (["follow", "root"], ["root"])    # after the reload, read the new files at start)
     finally:
         svc.kill(15)
 

@@ -243,13 +243,13 @@ class Gateway:
         """``principals_file``: where ``principals`` came from; a reload reads it again (a token revoked
         there stops working without a restart)."""
         self.inventory_path, self.policy_path, self.principals_file = inventory, policy, principals_file
+        self.generation = store.reload_generation()    # read before the files: a reload meanwhile is followed
         self.engine = Engine.load(inventory, policy)
         self.store, self.principals, self.clock, self.settings = store, principals, clock, settings
         self.metrics = Metrics()
         self.notifier = notifier or NullNotifier()     # called after commits; never blocks
         self._reload_lock = threading.Lock()
         self._switches: tuple[frozenset[str], float] = frozenset(), float("-inf")    # (engaged, read at)
-        self.generation = store.reload_generation()    # the reloads (of every process) this one has followed
 
     # ---- identity -------------------------------------------------------------
     def authenticate(self, token: str | None, what: str) -> Principal:
@@ -579,7 +579,7 @@ class Gateway:
         that store (workers, replicas) follows it (``follow_reloads``): ``follow`` is such a
         reload, recorded only when it changed something here."""
         with self._reload_lock:
-            now = self.clock()
+            now, seen = self.clock(), self.store.reload_generation()
             try:
                 engine = Engine.load(self.inventory_path, self.policy_path)
                 principals = load_principals(self.principals_file) if self.principals_file else self.principals
@@ -596,7 +596,7 @@ class Gateway:
                 tx.audit("reload", by, revs, now)
                 return None if follow else tx.bump_reload_generation()
             generation = self.store.transact(record)
-            if generation is not None:
+            if generation == seen + 1:         # no other reload since the files were read: nothing to follow
                 self.generation = max(self.generation, generation)
             return revs
 
