@@ -177,3 +177,12 @@ def test_a_negative_cost_cannot_offset_another_under_the_cost_caps(big, offset):
     with pytest.raises(InputError) as err:
         parse_proposal(doc)
     assert err.value.field == "operations[1].cost_per_month"
+
+
+@pytest.mark.parametrize("cost", [1e308, 1e12 + 1, 10 ** 400])
+def test_a_cost_too_large_to_add_up_is_refused(cost):
+    """Two creates at 1e308 summed to infinity: the service answered 500, check printed Infinity."""
+    doc = {"agent": "bot", "operations": [{"verb": "create", "target": "vm/a", "cost_per_month": cost}] * 2}
+    with pytest.raises(InputError) as err:
+        parse_proposal(doc)
+    assert err.value.field == "operations[0].cost_per_month"

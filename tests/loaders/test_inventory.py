@@ -124,3 +124,14 @@ def test_corrupt_snapshots_are_refused(tmp_path, sample_fleet):
     (tmp_path / "magic.bwsnap").write_bytes(b"NOTASNAP" + data[8:])
     with pytest.raises(InventoryError, match="magic"):
         load_inventory(tmp_path / "magic.bwsnap")
+
+
+@pytest.mark.parametrize("cost", [1e308, -1e13, 10 ** 400, float("nan")])
+def test_a_cost_out_of_range_is_refused_naming_its_line(tmp_path, cost):
+    """Two resources at 1e308 summed to infinity in an impact, and the service answered 500."""
+    records = [{"id": "a", "kind": "vm", "cost_per_month": 10}, {"id": "b", "kind": "vm", "cost_per_month": cost}]
+    path = tmp_path / "inv.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))      # 10 ** 400 and NaN: Python's JSON writes them
+    with pytest.raises(InventoryError) as err:
+        load_inventory(path)
+    assert err.value.line == 2 and "cost_per_month" in str(err.value)

@@ -6,6 +6,9 @@ from enum import StrEnum
 from typing import Any, Mapping
 
 
+
+MAX_COST_PER_MONTH = 1e12      # a resource's or an operation's: any number of them sums to a finite cost
+
 class Verb(StrEnum):
     READ = "read"
     CREATE = "create"

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from blastwall.core.graph import SELECTOR_FIELDS
 from blastwall.core.interpret import FileReader, interpret_argv, interpret_plan, interpret_shell
-from blastwall.core.model import Operation, Proposal, Verb
+from blastwall.core.model import MAX_COST_PER_MONTH, Operation, Proposal, Verb
 from blastwall.errors import ProposalError
 
 MAX_INTENT = 64 * 1024
@@ -109,10 +109,11 @@ def _operation(raw: Any, where: str) -> Operation:
     if has_target == has_selector:
         raise ProposalError("name exactly one of 'target' or 'selector'", field=where)
     cost = raw.get("cost_per_month", 0.0)
-    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost != cost or abs(cost) == float("inf"):
-        raise ProposalError("'cost_per_month' must be a finite number", field=f"{where}.cost_per_month")
-    if cost < 0:                # what a change adds: a negative one would offset another's cost under the caps
-        raise ProposalError("'cost_per_month' is what the change adds each month: zero or more "
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost != cost:
+        raise ProposalError("'cost_per_month' must be a number", field=f"{where}.cost_per_month")
+    if not 0 <= cost <= MAX_COST_PER_MONTH:
+        # negative: it would offset another's cost under the caps; huge: sums overflow to infinity
+        raise ProposalError(f"'cost_per_month' is what the change adds each month: from 0 to {MAX_COST_PER_MONTH:g} "
                             "(savings come from deleting resources the inventory prices)",
                             field=f"{where}.cost_per_month")
     if has_target:

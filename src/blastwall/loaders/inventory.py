@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from blastwall.core.model import MAX_COST_PER_MONTH
 from blastwall.core.graph import Fleet
 from blastwall.errors import InventoryError
 from blastwall.loaders.build import build_fleet
@@ -178,6 +179,9 @@ def _conform(table: pa.Table) -> pa.Table:
     out = pa.table(cols)
     if "customers" in cols and pc.any(pc.less(cols["customers"], 0)).as_py():
         raise _Doubt
+    if "cost_per_month" in cols and pc.all(pc.less_equal(pc.abs(cols["cost_per_month"]),
+                                                         MAX_COST_PER_MONTH)).as_py() is False:
+        raise _Doubt                                 # out of range or NaN: the record loader says where
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Mapping, Sequence
 
+from blastwall.core.model import MAX_COST_PER_MONTH
 from blastwall.errors import InventoryError
 
 STRING_FIELDS = ("env", "region", "cell", "owner", "parent")
@@ -52,8 +53,9 @@ def _check_numbers(rec: Mapping, fail) -> None:
         fail("'customers' must be a non-negative integer", "customers")
     cost = rec.get("cost_per_month")
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
-                             or cost != cost or cost in (float("inf"), float("-inf"))):
-        fail("'cost_per_month' must be a finite number", "cost_per_month")
+                             or cost != cost or not -MAX_COST_PER_MONTH <= cost <= MAX_COST_PER_MONTH):
+        fail(f"'cost_per_month' must be a number from {-MAX_COST_PER_MONTH:g} to {MAX_COST_PER_MONTH:g}",
+             "cost_per_month")
     st = rec.get("stateful")
     if st is not None and not isinstance(st, bool):
         fail("'stateful' must be true or false", "stateful")
