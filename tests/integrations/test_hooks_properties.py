@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -210,3 +211,34 @@ def test_the_reason_shown_back_cannot_act_on_a_terminal(agent, text):
     reply = reply_for(agent, stdin.encode())
     reason = json.loads(reply.stdout)["hookSpecificOutput"]["permissionDecisionReason"] if reply.stdout else ""
     assert not ACTING.search(reply.stderr) and not ACTING.search(reason), reply
+
+
+@pytest.mark.parametrize("agent, tool", [("claude-code", "PowerShell"), ("kiro", "execute_cmd")])
+@pytest.mark.parametrize("command", ["echo a\\; kubectl delete ns web --context prod-us-east-1",
+                                     "Get-ChildItem", "echo $env:AWS_SECRET_ACCESS_KEY", "dir & del /s /q C:\\data"])
+def test_a_shell_with_another_grammar_is_never_allowed(agent, tool, command):
+    """Found by probing: PowerShell was read with bash's grammar, where \\; is an escaped argument;
+    to PowerShell the backslash is literal and ; runs the delete."""
+    reply = reply_for(agent, json.dumps({"tool_name": tool, "tool_input": {"command": command}}).encode())
+    assert not allowed(agent, reply), reply
+    assert f"<{tool}:" in (reply.stdout + reply.stderr)
+
+
+@PROPERTY
+@given(agent=st.sampled_from(["claude-code", "kiro"]), data=st.data())
+def test_writing_what_later_commands_run_is_never_passed(agent, data):
+    """Found by probing: `git status` (an allowed read) runs core.fsmonitor from .git/config."""
+    tail = data.draw(st.sampled_from([".git/config", ".git/hooks/pre-commit", ".gitconfig", ".bashrc", ".zshrc",
+                                      ".envrc", ".GIT/CONFIG", ".git/hooks/post-checkout"]))
+    where = data.draw(st.sampled_from(["", "/root/", "/work/repo/", "sub/dir/", "../", "a/../"]))
+    tool, key = {"claude-code": ("Edit", "file_path"), "kiro": ("fs_write", "path")}[agent]
+    reply = reply_for(agent, json.dumps({"tool_name": tool, "cwd": "/work/repo",
+                                         "tool_input": {key: where + tail, "content": "x"}}).encode())
+    said = reply.stdout + reply.stderr
+    assert not allowed(agent, reply) and ("writes what later commands run" in said or "writes credentials" in said)
+
+
+def test_writing_ordinary_files_still_passes():
+    for agent, tool, key in (("claude-code", "Write", "file_path"), ("kiro", "fs_write", "path")):
+        reply = reply_for(agent, json.dumps({"tool_name": tool, "tool_input": {key: "src/app/config.py"}}).encode())
+        assert reply.exit_code == 0 and allowed(agent, reply), reply

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import threading
 import time
@@ -135,6 +136,7 @@ class Dialect:
     name: str
     event: str
     shell_tools: frozenset[str]
+    foreign_shell_tools: frozenset[str]     # shells whose grammar is not bash's: every command is opaque
     aws_tools: frozenset[str]
     file_write_tools: frozenset[str]
     local_tools: frozenset[str]
@@ -185,7 +187,8 @@ def _kiro_reply(verdict: Verdict, settings: HookSettings) -> Reply:
 
 CLAUDE_CODE = Dialect(
     name="claude-code", event="PreToolUse",
-    shell_tools=frozenset({"Bash", "PowerShell"}),
+    shell_tools=frozenset({"Bash"}),
+    foreign_shell_tools=frozenset({"PowerShell"}),
     aws_tools=frozenset(),
     file_write_tools=frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"}),
     local_tools=frozenset({"Read", "Grep", "Glob", "LS", "WebFetch", "WebSearch", "TodoWrite", "Task",
@@ -201,7 +204,8 @@ CLAUDE_CODE = Dialect(
 
 KIRO = Dialect(
     name="kiro", event="preToolUse",
-    shell_tools=frozenset({"execute_bash", "execute_cmd", "shell"}),
+    shell_tools=frozenset({"execute_bash", "shell"}),
+    foreign_shell_tools=frozenset({"execute_cmd"}),          # Windows cmd.exe
     aws_tools=frozenset({"use_aws", "aws"}),
     file_write_tools=frozenset({"fs_write", "write"}),
     local_tools=frozenset({"fs_read", "read", "glob", "grep", "introspect", "knowledge", "thinking",
@@ -256,6 +260,8 @@ def _directory(value: Any) -> Path | None:
 def route(call: ToolCall, dialect: Dialect, settings: HookSettings) -> Judged:
     if call.tool in dialect.shell_tools:
         return _shell(call, dialect)
+    if call.tool in dialect.foreign_shell_tools:
+        return _foreign_shell(call, dialect)
     if call.tool in dialect.aws_tools:
         return _aws(call, dialect)
     mcp = dialect.split_mcp(call.tool)
@@ -277,6 +283,17 @@ def _shell(call: ToolCall, dialect: Dialect) -> Judged:
     if not isinstance(command, str):
         raise HookFailure(f"{call.tool} call without a string tool_input.command")
     return Judged({"intent": _intent(call, dialect), "command": command}, shown=_short(command))
+
+
+def _foreign_shell(call: ToolCall, dialect: Dialect) -> Judged:
+    """A PowerShell or cmd.exe command: read with bash's grammar it would mean something else
+    (``echo a\\; kubectl delete ...`` is one echo to bash, two commands to PowerShell), so it is
+    proposed as what blastwall cannot judge: one opaque ``exec`` (approval, recorded)."""
+    command = call.arguments.get("command")
+    if not isinstance(command, str):
+        raise HookFailure(f"{call.tool} call without a string tool_input.command")
+    operations = [{"verb": "exec", "target": _opaque_target(call.tool, command)}]
+    return Judged({"intent": _intent(call, dialect), "operations": operations}, shown=_short(command))
 
 
 def _aws(call: ToolCall, dialect: Dialect) -> Judged:
@@ -357,12 +374,27 @@ def _credentials_named(call: ToolCall, dialect: Dialect) -> dict[str, str]:
             found = _spelt(path, call.cwd, credentials.credential_path)
             if found:
                 named.setdefault(found, f"{verb} credentials")
+            found = _spelt(path, call.cwd, runs_later) if verb == "writes" else None
+            if found:
+                named.setdefault(found, "writes what later commands run (git config or hooks, shell start-up)")
         if tool.searches or part.get("mode") == "Search":           # Kiro fs_read: Search mode
             root = next(iter(_paths(part, "path")), ".")            # no path: the working directory
             found = _spelt(root, call.cwd, credentials.holds_credentials)
             if found:
                 named.setdefault(found, "searches a tree that holds credentials")
     return named
+
+
+# files whose content other commands execute: a git config (core.fsmonitor, diff.external: `git
+# status` runs them), git hooks, shell start-up files, direnv's .envrc.  Any case: macOS ignores it.
+_RUNS_LATER = re.compile(r"(^|/)(\.git/(config|hooks(/.*)?|info/attributes)|\.gitconfig|\.config/git/config"
+                         r"|\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zshenv|zprofile|zlogin|envrc))$",
+                         re.IGNORECASE)
+
+
+def runs_later(path: str) -> bool:
+    """Writing this file changes what later commands, allowed as harmless reads, execute."""
+    return bool(_RUNS_LATER.search(posixpath.normpath(path.replace("\\", "/"))))
 
 
 def _parts(arguments: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -391,15 +423,15 @@ def _credential_access(call: ToolCall, dialect: Dialect, named: dict[str, str]) 
     """Propose the call to blastwall as what it is, an action whose effect it cannot judge (one
     ``exec`` per path, never allowed: it needs approval), so that the service records it too."""
     shown = _short(f"{call.tool} " + "; ".join(f"{path} ({why})" for path, why in named.items()))
-    operations = [{"verb": "exec", "target": _credential_target(call.tool, path)} for path in named]
+    operations = [{"verb": "exec", "target": _opaque_target(f"credentials:{call.tool}", path)} for path in named]
     return Judged({"intent": _intent(call, dialect) or shown, "operations": operations}, shown=shown)
 
 
-def _credential_target(tool: str, path: str) -> str:
-    """``<credentials:Read:/root/.aws/credentials>``: no inventory id looks like it; a target
-    may hold no whitespace nor control characters."""
-    printable = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in path)
-    return f"<credentials:{tool}:{_short(printable, 300)}>"
+def _opaque_target(what: str, text: str) -> str:
+    """``<credentials:Read:/root/.aws/credentials>``, ``<PowerShell:Remove-Item?-Recurse...>``: no
+    inventory id looks like it; a target may hold no whitespace nor control characters."""
+    printable = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in text)
+    return f"<{what}:{_short(printable, 300)}>"
 
 
 def _intent(call: ToolCall, dialect: Dialect, key: str | None = None) -> str:
