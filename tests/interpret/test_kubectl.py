@@ -4,6 +4,7 @@ from __future__ import annotations
 import shlex
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -685,6 +686,275 @@ def test_kustomize_directory_is_opaque():
     assert is_opaque(one(f"kubectl apply -k overlays/prod --context {CTX}"))
 
 
+# --------------------------------------------------------------------------- manifests as kubectl reads them
+
+PAYMENTS = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: payments\n"
+NODE = "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-0\n"
+
+
+def delete_ops(text: str, path: str = "m.yaml") -> list[Operation]:
+    return interpret_kubectl(["kubectl", "delete", "-f", path, "--context", CTX],
+                             reader({path: text}))
+
+
+def opaque_destructive(ops: list[Operation]) -> bool:
+    return bool(ops) and all(is_opaque(op) and op.destructive for op in ops)
+
+
+def test_dash_line_that_yaml_reads_as_a_key_is_opaque():
+    # /tmp/probe2/yamlsplit: kubectl (1.32) splits at `---#: x` and deletes namespace/payments
+    # AND node/node-0; PyYAML read one mapping whose later keys overwrote the namespace.
+    ops = delete_ops(PAYMENTS + "---#: x\n" + NODE)
+    assert opaque_destructive(ops), ops
+    assert "kubectl and YAML split manifest m.yaml into different documents" in ops[0].note
+
+
+@pytest.mark.parametrize("line", ["---#", "---#: x", "---#x: [", "---\t# comment"])
+def test_separator_only_kubectl_sees_is_opaque(line):
+    ops = delete_ops(PAYMENTS + line + "\n" + NODE)
+    assert opaque_destructive(ops), ops
+    assert "different documents" in ops[0].note
+
+
+@pytest.mark.parametrize("line", ["---foo", "--- foo", "----", "---x: y", "--- !!map", "--- |",
+                                  "--- {a: 1}"])
+def test_line_starting_with_three_dashes_that_is_no_separator_is_opaque(line):
+    # kubectl >= 1.2x refuses the file ("invalid Yaml document separator"), older ones split
+    # there: either way not what PyYAML reads.
+    ops = delete_ops(PAYMENTS + line + "\n" + NODE)
+    assert opaque_destructive(ops), ops
+    assert "no plain document separator" in ops[0].note
+
+
+@pytest.mark.parametrize("line", ["---", "--- ", "--- # a comment", "---   ", "---  #: y"])
+def test_plain_separators_split_like_kubectl(line):
+    ops = delete_ops(PAYMENTS + line + "\n" + NODE)
+    assert targets(ops) == [f"k8s:{CTX}:namespace:payments", f"k8s:{CTX}:node:node-0"]
+    assert all(op.verb is Verb.DELETE for op in ops)
+
+
+def test_leading_separator_comments_and_empty_documents():
+    text = "---\n# Source: chart/ns.yaml\n" + PAYMENTS + "---\n---\n# nothing\n---\n" + NODE + "---\n"
+    assert targets(delete_ops(text)) == [f"k8s:{CTX}:namespace:payments", f"k8s:{CTX}:node:node-0"]
+
+
+def test_crlf_and_a_leading_byte_order_mark_are_read_like_kubectl():
+    crlf = (PAYMENTS + "---\n" + NODE).replace("\n", "\r\n")
+    assert len(delete_ops(crlf)) == 2 and not any(is_opaque(op) for op in delete_ops(crlf))
+    assert targets(delete_ops("\ufeff" + PAYMENTS + "---\n" + NODE))[0] == \
+        f"k8s:{CTX}:namespace:payments"
+
+
+@pytest.mark.parametrize("brk", ["\r", "\x85", "\u2028", "\u2029"])
+def test_line_breaks_kubectl_does_not_split_on_are_opaque(brk):
+    # kubectl splits documents at "\n" only; YAML also breaks lines at these.
+    ops = delete_ops(PAYMENTS + brk + "---" + brk + NODE)
+    assert opaque_destructive(ops), ops
+    assert "line breaks" in ops[0].note
+
+
+def test_dot_dot_dot_document_end_is_opaque():
+    # kubectl reads the first document of the part and drops the rest; PyYAML refuses it.
+    assert opaque_destructive(delete_ops(PAYMENTS + "...\n" + NODE))
+
+
+def test_duplicate_keys_are_opaque():
+    # /tmp/probe2/yamlsplit/dup.yaml: which `metadata` counts is up to the reader.
+    ops = delete_ops(PAYMENTS + "metadata:\n  name: web\n")
+    assert opaque_destructive(ops), ops
+    assert "has the key 'metadata' twice" in ops[0].note
+
+
+@pytest.mark.parametrize("text", [
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: payments, name: web}\n",
+    PAYMENTS + "kind: Node\n",
+    "apiVersion: v1\nkind: Namespace\nmetadata: {<<: {name: a}, <<: {name: b}}\n",
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: payments}\n'metadata': {name: web}\n",
+    '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}, '
+    '"metadata": {"name": "b"}}',
+    PAYMENTS + "---\n" + NODE + "metadata: {name: node-1}\n",
+])
+def test_duplicate_keys_anywhere_are_opaque(text):
+    assert opaque_destructive(delete_ops(text))
+
+
+def test_merge_keys_are_no_duplicates():
+    text = """\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: &m {name: a, namespace: web}
+- apiVersion: v1
+  kind: Pod
+  metadata: {<<: *m, name: b}
+- apiVersion: v1
+  kind: Pod
+  metadata: {<<: &n {<<: *m, name: c}, name: d}
+- apiVersion: v1
+  kind: Pod
+  metadata: *n
+"""
+    assert targets(delete_ops(text)) == [f"k8s:{CTX}:pod:web/{n}" for n in "abdc"]
+
+
+def test_json_stream_is_opaque():
+    # /tmp/probe2/yamlsplit/two.json: kubectl reads both objects, PyYAML refuses the stream.
+    text = ('{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"payments"}}\n'
+            '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"web"}}\n')
+    assert opaque_destructive(delete_ops(text, "two.json"))
+
+
+def test_any_object_with_items_is_a_list_for_kubectl():
+    # kubectl (1.32) acts on the items of any object that has `items`, whatever its kind:
+    # this deletes namespace/payments, not namespace/decoy.
+    text = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: decoy}\nitems:\n"
+            "- apiVersion: v1\n  kind: Namespace\n  metadata: {name: payments}\n")
+    assert targets(delete_ops(text)) == [f"k8s:{CTX}:namespace:payments"]
+
+
+@pytest.mark.parametrize("items", ["null", "foo", "{a: 1}", "7"])
+def test_items_that_are_not_a_list_are_opaque(items):
+    ops = delete_ops(f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: decoy}}\nitems: {items}\n")
+    assert opaque_destructive(ops), ops
+
+
+def test_capitalised_items_is_no_list():
+    # kubectl's list detection is case-sensitive: `Items` is just a field.
+    text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\nItems: [1]\n"
+    assert targets(delete_ops(text)) == [f"k8s:{CTX}:namespace:a"]
+
+
+# --------------------------------------------------------------------------- -f is a CSV record
+
+@pytest.mark.parametrize("value", ['"m.yaml"', '"a.yaml,b.yaml"', 'a.yaml,"b.yaml"', 'm".yaml',
+                                   '"m.yaml",', "a.yaml\nb.yaml", "m.yaml\r"])
+def test_filename_with_quotes_or_line_breaks_is_opaque(value):
+    # /tmp/probe2/csv: pflag reads -f as CSV, so kubectl deletes m.yaml for -f '"m.yaml"'
+    # while the gateway read the file `"m.yaml"` (another object).
+    files = reader({'"m.yaml"': NODE, "m.yaml": PAYMENTS, "a.yaml": NODE, "b.yaml": NODE})
+    for cmd in ("delete", "apply", "get", "replace"):
+        ops = interpret_kubectl(["kubectl", cmd, "-f", value, "--context", CTX], files)
+        assert ops and all(is_opaque(op) for op in ops), (cmd, ops)
+        assert "kubectl reads it as CSV" in ops[0].note
+        if cmd == "delete":
+            assert all(op.destructive for op in ops)
+
+
+def test_filename_flag_forms_with_quotes_are_opaque():
+    files = reader({'"m.yaml"': NODE, "m.yaml": PAYMENTS})
+    for argv in (["-f", '"m.yaml"'], ['-f"m.yaml"'], ['--filename="m.yaml"'], ["-f=\"m.yaml\""],
+                 ["-f", "x.yaml", "--filename", '"m.yaml"']):
+        ops = interpret_kubectl(["kubectl", "delete", *argv, "--context", CTX], files)
+        assert opaque_destructive(ops), (argv, ops)
+
+
+@pytest.mark.parametrize("flag", ["--from-file=x,.netrc", "--from-file=.env,x",
+                                  "--from-file=k=.netrc", "--from-file=k=x,j=.netrc",
+                                  "--from-env-file=x,.env", '--from-file=".netrc"',
+                                  '--from-env-file=".env"'])
+def test_file_lists_are_checked_item_by_item_for_credentials(flag):
+    # `kubectl create configmap c --from-file=x,.netrc --dry-run=client -o yaml` prints .netrc
+    for sub in ("configmap c", "secret generic c"):
+        op = one(f"kubectl create {sub} {shlex.quote(flag)} --dry-run=client -o yaml --context {CTX}")
+        assert is_opaque(op), (sub, flag)
+        assert "credentials" in op.note or "CSV" in op.note
+
+
+# --------------------------------------------------------------------------- local commands that do more
+
+KUSTOMIZE_RISKS = [
+    "--enable-helm", "--enable-helm=true", "--helm-command /tmp/evil.sh",
+    "--helm-command=/tmp/evil.sh", "--enable-alpha-plugins", "--enable-exec", "--enable-star",
+    "--load-restrictor LoadRestrictionsNone", "--load-restrictor=LoadRestrictionsNone",
+    "-o /root/.kube/config", "-o/root/.kube/config", "--output=/root/.bashrc",
+    "--mount type=bind,src=/,dst=/x", "--network", "--network-name host", "-e SECRET",
+    "--env=A=b", "--as-current-user", "--helm-api-versions v1", "--helm-kube-version 1.30",
+    "--helm-debug", "--filename x.yaml",
+]
+
+
+@pytest.mark.parametrize("risk", KUSTOMIZE_RISKS)
+def test_kustomize_flags_that_run_programs_write_files_or_loosen_are_opaque(risk):
+    # /tmp/probe2/kz: `kubectl kustomize . --enable-helm --helm-command evil.sh` runs evil.sh
+    for cmd in (f"kubectl kustomize . {risk}", f"kubectl kustomize {risk} .",
+                f"kubectl --context {CTX} kustomize overlays/prod {risk} -v 2"):
+        op = one(cmd)
+        assert is_opaque(op), cmd
+        assert "kustomize --" in op.note
+    assert is_opaque(one("kubectl kustomize . --frob"))
+
+
+def test_kustomize_flags_before_the_command_count_too():
+    # cobra parses the whole command line with the kustomize command's flags
+    assert is_opaque(one("kubectl -o /tmp/out.yaml kustomize ."))
+
+
+@pytest.mark.parametrize("note,cmd", [
+    ("may run programs", "kustomize . --enable-helm --helm-command /tmp/evil.sh"),
+    ("writes a file", "kustomize dir -o /root/.kube/config"),
+    ("outside the kustomization", "kustomize dir --load-restrictor=LoadRestrictionsNone"),
+])
+def test_kustomize_notes_say_why(note, cmd):
+    assert note in one(f"kubectl {cmd}").note
+
+
+@pytest.mark.parametrize("cmd", ["kustomize .", "kustomize overlays/prod --context x -v 2",
+                                 "kustomize . --load-restrictor=LoadRestrictionsRootOnly",
+                                 "kustomize . --enable-managedby-label", "kustomize . --reorder none",
+                                 "kustomize https://github.com/org/repo//overlays?ref=v1",
+                                 "kustomize -- . --enable-helm", "kustomize --help"])
+def test_plain_kustomize_is_a_local_read(cmd):
+    # (`kustomize -- . --enable-helm`: after `--` pflag reads no flags; kubectl refuses it)
+    op = one(f"kubectl {cmd}")
+    assert (op.verb, op.target) == (Verb.READ, None) and "local" in op.note
+
+
+def test_kustomize_of_a_credential_directory_is_opaque():
+    op = one("kubectl kustomize /root/.kube")
+    assert is_opaque(op) and "credentials" in op.note
+
+
+@pytest.mark.parametrize("cmd", [
+    "version --client --profile=cpu", "version --client --profile cpu",
+    "completion bash --profile=heap --profile-output=/root/.bashrc",
+    "help --profile=goroutine", "config view --profile=block", "kustomize . --profile=mutex",
+    f"get pods --context {CTX} --profile=cpu --profile-output=/root/.bashrc",
+    f"--profile=cpu delete ns web --context {CTX}",
+])
+def test_profiling_writes_a_file_and_is_opaque(cmd):
+    op = one(f"kubectl {cmd}")
+    assert is_opaque(op) and "--profile writes a profile file" in op.note
+
+
+def test_profile_none_and_profile_output_alone_write_nothing():
+    assert "local" in one("kubectl version --client --profile=none").note
+    op = one(f"kubectl get pods --context {CTX} --profile-output=/root/.bashrc")
+    assert op.verb is Verb.READ and not is_opaque(op)
+
+
+def test_debug_profile_is_another_flag():
+    op = one(f"kubectl debug web-0 --profile=general --context {CTX} -n web")
+    assert op.verb is Verb.EXEC and "profile file" not in (op.note or "")
+
+
+@pytest.mark.parametrize("cmd", [f"get secrets --context {CTX} --kuberc /tmp/k.yaml",
+                                 f"delete pod x --context {CTX} --kuberc=/tmp/k.yaml",
+                                 "config view --kuberc /tmp/k.yaml"])
+def test_another_kuberc_is_opaque(cmd):
+    # a kuberc sets flag defaults: `-o yaml` for get, `--raw` for config view, ...
+    op = one(f"kubectl {cmd}")
+    assert is_opaque(op) and "--kuberc" in op.note
+
+
+def test_cluster_info_dump_into_a_directory_is_opaque():
+    op = one(f"kubectl cluster-info dump --output-directory=/root/.ssh --context {CTX}")
+    assert is_opaque(op) and "writes files" in op.note
+    op = one(f"kubectl cluster-info dump --output-directory=- --context {CTX}")
+    assert op.verb is Verb.READ
+
+
 # --------------------------------------------------------------------------- apply / replace
 
 def test_apply_is_an_upsert_update():
@@ -1147,3 +1417,113 @@ def test_property_a_kubeconfig_rewrite_is_never_a_read(before, between, sub, arg
     argv = ["kubectl", *sum(before, []), "config", *sum(between, []), sub, *args]
     for op in interpret_kubectl(argv, FILES):
         assert is_opaque(op), (argv, op)
+
+
+# --------------------------------------------------------------------------- properties: manifests, -f, kustomize
+
+def _kubectl_would_see(text: str) -> set[tuple[str, str]]:
+    """A model of kubectl's reader (the older, lenient one): split at every line that starts
+    with `---`, whatever follows, and read every part that parses on its own."""
+    seen, part = set(), []
+    for line in text.split("\n") + ["---"]:
+        if not line.startswith("---"):
+            part.append(line)
+            continue
+        try:
+            doc = yaml.safe_load("\n".join(part))
+        except yaml.YAMLError:
+            doc = None
+        part = []
+        if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
+            seen.add((str(doc.get("kind")).lower(), str(doc["metadata"].get("name"))))
+    return seen
+
+
+DOCS = [PAYMENTS, NODE, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cart\n  namespace: shop\n"]
+no_newline = st.text(st.characters(blacklist_characters="\n"), max_size=12)
+dash_suffixes = st.one_of(
+    no_newline,
+    st.tuples(st.sampled_from(["", " ", "#", "#: x", "#x: y", " # c", "\t#", "x: y", "-", "foo"]),
+              no_newline).map("".join))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(DOCS), min_size=1, max_size=3),
+       st.lists(dash_suffixes, min_size=2, max_size=2),
+       st.lists(st.tuples(st.integers(min_value=0, max_value=40), dash_suffixes), max_size=2))
+def test_property_a_line_starting_with_dashes_never_hides_an_object(docs, seps, inserts):
+    """Documents separated by `---<anything>` lines, more such lines inserted anywhere: the
+    delete is opaque and destructive, or it deletes every object kubectl's reader could see."""
+    text = docs[0]
+    for sep, doc in zip(seps, docs[1:]):
+        text += "---" + sep + "\n" + doc
+    lines = text.split("\n")
+    for at, suffix in inserts:
+        lines.insert(at % (len(lines) + 1), "---" + suffix)
+    text = "\n".join(lines)
+    ops = delete_ops(text)
+    assert ops and all(op.verb is Verb.DELETE or (is_opaque(op) and op.destructive) for op in ops)
+    if any(is_opaque(op) for op in ops):
+        return
+    deleted = {tuple(op.target.split(":")[2:4]) for op in ops}
+    deleted = {(kind, name.rsplit("/", 1)[-1]) for kind, name in deleted}
+    assert _kubectl_would_see(text) <= deleted, (text, ops)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(DOCS), st.sampled_from(["apiVersion: v1", "kind: Node",
+                                                "metadata: {name: web}", "'kind': Pod",
+                                                "metadata:\n  name: other"]))
+def test_property_a_repeated_top_level_key_is_opaque(doc, line):
+    ops = delete_ops(doc + line + "\n")
+    assert opaque_destructive(ops), ops
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["m.yaml", "a.yaml", "", ",", '"', " "]), min_size=1,
+                max_size=6).map("".join).filter(lambda v: '"' in v),
+       st.sampled_from(["delete", "apply", "get", "replace", "create", "label", "diff"]),
+       st.sampled_from(["-f {}", "--filename={}", "-f{}", "--filename {}"]))
+def test_property_a_filename_with_a_quote_is_never_interpreted(value, command, form):
+    flag = shlex.split(form.format(shlex.quote(value)))
+    files = reader({"m.yaml": PAYMENTS, "a.yaml": NODE, '"m.yaml"': NODE})
+    ops = interpret_kubectl(["kubectl", command, *flag, "--context", CTX], files)
+    assert ops and all(is_opaque(op) for op in ops), (value, command, ops)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a.yaml", "b.yaml", "m.yaml"]), min_size=1, max_size=4))
+def test_property_plain_comma_lists_name_every_file(names):
+    files = reader({"a.yaml": PAYMENTS, "b.yaml": NODE, "m.yaml": DOCS[2]})
+    ops = interpret_kubectl(["kubectl", "delete", "-f", ",".join(names), "--context", CTX], files)
+    expected = {"a.yaml": f"k8s:{CTX}:namespace:payments", "b.yaml": f"k8s:{CTX}:node:node-0",
+                "m.yaml": f"k8s:{CTX}:namespace:web"}
+    assert targets(ops) == list(dict.fromkeys(expected[n] for n in names))
+
+
+KUSTOMIZE_HARMLESS_WORDS = [["-v", "2"], ["--context", CTX], ["-n", "web"], ["overlays/prod"],
+                            ["--enable-managedby-label"], ["--reorder", "legacy"],
+                            ["--load-restrictor=LoadRestrictionsRootOnly"]]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(KUSTOMIZE_HARMLESS_WORDS), max_size=3),
+       st.lists(st.sampled_from(KUSTOMIZE_HARMLESS_WORDS), max_size=3),
+       st.sampled_from(KUSTOMIZE_RISKS))
+def test_property_kustomize_with_a_risky_flag_is_never_a_read(before, after, risk):
+    argv = ["kubectl", "kustomize", *sum(before, []), *shlex.split(risk), *sum(after, [])]
+    for op in interpret_kubectl(argv):
+        assert is_opaque(op), (argv, op)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(argvs, st.integers(min_value=0, max_value=10),
+       st.sampled_from(["--profile=cpu", "--profile=heap", "--kuberc=/tmp/k", "--profile=x"]))
+def test_property_profiling_or_another_kuberc_is_always_opaque(argv, at, flag):
+    rest = argv[1:]
+    rest.insert(at % (len(rest) + 1), flag)
+    if "debug" in rest and flag.startswith("--profile"):
+        return
+    for op in interpret_kubectl(["kubectl", *rest], FILES):
+        assert is_opaque(op), (rest, op)

@@ -12,6 +12,11 @@ The argv is scanned the way kubectl's flag library (pflag) scans it: flags may a
 anywhere, ``--`` ends them, ``--flag=value``/``--flag value``/``-fvalue``/``-f=value``
 and bundled boolean shorthands (``-it``) are understood.  An unknown flag is an error
 for every built-in kubectl command, so it makes the whole command opaque.
+
+Manifests are read the way kubectl reads them: documents split at every line that begins
+with ``---``, ``-f a,b`` read as the CSV record pflag reads, any object with ``items`` taken
+as a list.  Where kubectl and PyYAML could see different objects (a duplicate key, a line
+starting with ``---`` that YAML does not take for a separator), the manifest is opaque.
 """
 from __future__ import annotations
 
@@ -220,12 +225,28 @@ _SHORT = {
     "c": "container", "i": "stdin", "t": "tty", "w": "watch", "q": "quiet", "s": "server",
     "v": "v", "p": "patch", "e": "env", "h": "help",
 }
+# kubectl kustomize's own flags (kustomize v5, as built into kubectl).
+_KUSTOMIZE_FLAGS = {
+    "enable-managedby-label": _BOOL, "reorder": _VALUE, "load-restrictor": _VALUE,
+    "enable-helm": _BOOL, "helm-command": _VALUE, "helm-api-versions": _VALUE,
+    "helm-kube-version": _VALUE, "helm-debug": _BOOL, "enable-alpha-plugins": _BOOL,
+    "enable-exec": _BOOL, "enable-star": _BOOL, "as-current-user": _BOOL, "mount": _VALUE,
+    "network": _BOOL, "network-name": _VALUE, "env": _VALUE, "stack-trace": _BOOL,
+}
 # Where a subcommand gives a flag another meaning.
-_COMMAND_FLAGS = {"logs": {"prefix": _BOOL}, "top": {"containers": _BOOL}}
+_COMMAND_FLAGS = {"logs": {"prefix": _BOOL}, "top": {"containers": _BOOL},
+                  "kustomize": _KUSTOMIZE_FLAGS}
 _COMMAND_SHORT = {
     "logs": {"f": "follow", "p": "previous"},
     "run": {"l": "labels"}, "expose": {"l": "labels"}, "create": {"r": "replicas"},
 }
+# kubectl's global flags (`kubectl options`): they apply to every command.
+_GLOBAL_FLAGS = frozenset("""
+as as-group as-uid as-user-extra cache-dir certificate-authority client-certificate client-key
+cluster context disable-compression insecure-skip-tls-verify kubeconfig kuberc
+log-flush-frequency match-server-version namespace password profile profile-output
+request-timeout server tls-server-name token user username v vmodule warnings-as-errors help
+""".split())
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
@@ -350,6 +371,7 @@ class _Cmd:
     text: str                   # the command line, for notes
     ctx: str = ""
     dry: str = ""               # why nothing changes: "dry run", "--local", "--list"
+    manifests: dict = field(default_factory=dict)     # path -> _manifest_objects(path)
 
     # -- flags
     def value(self, name: str) -> str | None:
@@ -395,7 +417,11 @@ class _Cmd:
                 or (self.command == "apply" and self.on("prune")))
 
     def filenames(self) -> list[str]:
-        return [p for v in self.flags.get("filename", []) for p in v.split(",")]
+        return self.csv("filename")
+
+    def csv(self, name: str) -> list[str]:
+        """Every item of a list flag (`-f a.yaml,b.yaml -f c.yaml`)."""
+        return [item for v in self.flags.get(name, []) for item in _csv_items(name, v)]
 
     # -- objects and aliases
     def ref(self, kind: _Kind, name: str, namespace: str | None = None) -> _Ref:
@@ -488,6 +514,17 @@ class _Cmd:
 def _describe(ref: _Ref) -> str:
     where = "" if ref.namespace is None else f"{ref.namespace}/"
     return f"{ref.kind.name} {where}{ref.name}"
+
+
+def _csv_items(name: str, value: str) -> list[str]:
+    """The items of a pflag StringSlice value (`--filename`, `--from-file`, `--from-env-file`).
+
+    pflag reads the value as one CSV record (Go's encoding/csv): `"a,b"` is the one file
+    `a,b`, `"m.yaml"` is `m.yaml`, and a line break ends the record.  Rather than imitate Go's
+    quoting rules, a value with a quote or a line break is not interpreted."""
+    if any(ch in value for ch in '"\r\n'):
+        raise _Unsure(f"--{name} {value!r} has a quote or a line break: kubectl reads it as CSV")
+    return value.split(",")
 
 
 # --------------------------------------------------------------------------- selectors
@@ -589,18 +626,114 @@ def _manifest_text(c: _Cmd, path: str) -> str:
     return text
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: object):
+        super().__init__(key)
+        self.key = key
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that holds a key twice.
+
+    With a key twice, which value counts depends on the reader (PyYAML keeps the last, so does
+    kubectl's, today); and a line that only PyYAML reads as a key (`---#: x`) hides the
+    objects after it behind duplicate keys.  Checked before merge keys (`<<`) are flattened,
+    so an explicit key that overrides a merged one is no duplicate."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._checked: set[int] = set()
+
+    def flatten_mapping(self, node):
+        if id(node) not in self._checked:        # node.value is rewritten by the first flatten
+            self._checked.add(id(node))
+            seen: set = set()
+            merges = 0
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    merges += 1
+                    if merges > 1:
+                        raise _DuplicateKey("<<")
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:                 # an unhashable key raises: unparsable
+                    raise _DuplicateKey(key)
+                seen.add(key)
+        super().flatten_mapping(node)
+
+
+# Line breaks for YAML that kubectl's line reader does not split documents on.
+_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+
+
+def _yaml_documents(path: str, text: str) -> list[object]:
+    try:
+        return list(yaml.load_all(text, Loader=_UniqueKeyLoader))
+    except _DuplicateKey as e:
+        raise _Unsure(f"manifest {path} has the key {_short(str(e.key))!r} twice in one "
+                      "mapping") from None
+    except Exception:           # YAML errors, bad timestamps, deep nesting
+        raise _Unsure(f"manifest {path} cannot be parsed") from None
+
+
+def _kubectl_chunks(path: str, text: str) -> list[str]:
+    """The manifest split the way kubectl splits it (apimachinery's YAMLReader): at every
+    line that begins with `---`.  kubectl accepts only blanks or a comment after the three
+    dashes (older versions accept anything); anything else is not interpreted."""
+    chunks, lines = [], []
+    for line in text.split("\n"):
+        if line.startswith("---"):
+            rest = line[3:].strip(" \t")
+            if rest and not rest.startswith("#"):
+                raise _Unsure(f"manifest {path}: line {_short(line)!r} starts with '---' "
+                              "but is no plain document separator")
+            chunks.append("\n".join(lines) + "\n")
+            lines = []
+        else:
+            lines.append(line)
+    chunks.append("\n".join(lines) + "\n")
+    return chunks
+
+
+def _manifest_documents(path: str, text: str) -> list[object]:
+    """The documents kubectl reads from a manifest (empty ones left out).
+
+    Split the way kubectl splits it, then each part parsed by PyYAML; and parsed whole by
+    PyYAML too.  Unless both give the same documents, the manifest is not interpreted."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    if _OTHER_BREAKS.search(text):
+        raise _Unsure(f"manifest {path} has line breaks kubectl does not split documents on")
+    split: list[object] = []
+    for chunk in _kubectl_chunks(path, text):
+        docs = _yaml_documents(path, chunk)
+        if len(docs) > 1:       # kubectl would read the first only
+            raise _Unsure(f"manifest {path}: YAML sees several documents where kubectl sees one")
+        split += [d for d in docs if d is not None]
+    try:
+        whole = [d for d in _yaml_documents(path, text) if d is not None]
+    except _Unsure:
+        whole = None
+    if whole != split:          # e.g. `---#: x`: a separator for kubectl, a key for YAML
+        raise _Unsure(f"kubectl and YAML split manifest {path} into different documents "
+                      "(kubectl splits at every line that starts with '---')")
+    return split
+
+
 def _manifest_objects(c: _Cmd, path: str) -> tuple[list[_Ref], list[str]]:
     """One ref per object in the file; one reason per object (or file) we cannot use."""
+    if path not in c.manifests:
+        c.manifests[path] = _read_manifest(c, path)
+    refs, bad = c.manifests[path]
+    return list(refs), list(bad)
+
+
+def _read_manifest(c: _Cmd, path: str) -> tuple[list[_Ref], list[str]]:
     try:
-        text = _manifest_text(c, path)
-        try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-        except Exception:           # YAML errors, bad timestamps, deep nesting
-            raise _Unsure(f"manifest {path} cannot be parsed") from None
+        objects = _flatten(_manifest_documents(path, _manifest_text(c, path)))
     except _Unsure as e:
         return [], [str(e)]
     refs, bad = [], []
-    for obj in _flatten(docs):
+    for obj in objects:
         try:
             refs.append(_manifest_ref(c, obj))
         except _Unsure as e:
@@ -610,16 +743,21 @@ def _manifest_objects(c: _Cmd, path: str) -> tuple[list[_Ref], list[str]]:
     return refs, bad
 
 
-def _flatten(docs: Iterable[object], depth: int = 0) -> Iterable[object]:
-    """Expand `kind: List` (and `FooList`) documents into their items."""
+def _flatten(docs: Iterable[object], depth: int = 0) -> list[object]:
+    """Expand lists into their items.  kubectl takes any object with an `items` key for a list,
+    whatever its kind (`kind: Namespace` with `items: [...]` acts on the items only)."""
+    out: list[object] = []
     for doc in docs:
-        items = doc.get("items") if isinstance(doc, dict) else None
-        kind = doc.get("kind") if isinstance(doc, dict) else None
-        is_list = isinstance(kind, str) and kind.endswith("List") and isinstance(items, list)
-        if is_list and depth < 2:
-            yield from _flatten(items, depth + 1)
+        if isinstance(doc, dict) and "items" in doc:
+            items = doc["items"]
+            if not isinstance(items, list):
+                raise _Unsure("an object whose `items` is not a list")
+            if depth >= 2:
+                raise _Unsure("lists nested in lists")
+            out += _flatten(items, depth + 1)
         else:
-            yield doc
+            out.append(doc)
+    return out
 
 
 def _manifest_ref(c: _Cmd, obj: object) -> _Ref:
@@ -971,6 +1109,7 @@ _SUMMARY_OUTPUTS = frozenset({"", "wide", "name"})
 # Flags that name local files kubectl reads and may print (from a Secret it prints).
 _FILE_FLAGS = frozenset({"filename", "from-file", "from-env-file", "patch-file", "kustomize",
                          "output", "template"})
+_LIST_FILE_FLAGS = ("filename", "from-file", "from-env-file")    # pflag StringSlice: CSV
 _UNREDACTED = frozenset({"--raw", "--flatten"})     # config view: keys and tokens in full
 
 
@@ -986,6 +1125,9 @@ def _credential_exposure(c: _Cmd) -> str:
     if _prints_objects(c) and _may_print_secrets(c):
         return "prints credentials (Secret data)"
     local_paths = [v for name in _FILE_FLAGS for v in c.flags.get(name, [])]
+    for name in _LIST_FILE_FLAGS:             # `--from-file=x,.env`, `--from-file=key=.netrc`
+        items = c.csv(name)
+        local_paths += items + [item.partition("=")[2] for item in items if "=" in item]
     if c.command == "cp":
         local_paths += c.words          # kubectl cp ~/.aws/credentials pod:/tmp, or a pod's token out
     return credentials.exposed_by_any(local_paths)
@@ -1075,6 +1217,56 @@ def _settings_change(argv: list[str]) -> str:
     return f"unknown {first.words[0]} subcommand {sub!r}: it may rewrite the kubeconfig"
 
 
+# --------------------------------------------------------------------------- local effects
+
+def _global_problem(argv: list[str], command: str) -> str:
+    """Why a global flag makes any kubectl command more than it says, or "".  Looked for in
+    every word (a flag's value, the words after `--` too): a false alarm is only opaque."""
+    for word in argv[1:]:
+        name, eq, value = word.partition("=")
+        if name == "--profile" and not (eq and value == "none") and command != "debug":
+            # (debug has a --profile of its own, and debug is opaque anyway)
+            return "--profile writes a profile file (--profile-output) when kubectl exits"
+        if name == "--kuberc":
+            return "--kuberc loads other defaults for kubectl's flags"
+    return ""
+
+
+# What the flags of `kubectl kustomize` would do beyond printing the built manifests.
+_KUSTOMIZE_HARMLESS = frozenset({"enable-managedby-label", "reorder", "help"}) | _GLOBAL_FLAGS
+_KUSTOMIZE_WRITES = frozenset({"output"})
+_KUSTOMIZE_ROOT_ONLY = "LoadRestrictionsRootOnly"
+
+
+def _kustomize_problem(argv: list[str]) -> str:
+    """Why `kubectl kustomize ...` does more than print the kustomization it builds, or "".
+
+    --enable-helm/--helm-command run a program, --enable-alpha-plugins/--enable-exec run
+    plugins and functions, -o writes a file, --load-restrictor lets it read files outside the
+    kustomization.  Every flag not known to be harmless is refused."""
+    scan = _scan(argv[1:], "kustomize")
+    for name, values in scan.flags.items():
+        if name == "load-restrictor":
+            if any(v != _KUSTOMIZE_ROOT_ONLY for v in values):
+                return "kustomize --load-restrictor lets it read files outside the kustomization"
+        elif name in _KUSTOMIZE_WRITES:
+            return f"kustomize --{name} writes a file"
+        elif name in _KUSTOMIZE_FLAGS and name not in _KUSTOMIZE_HARMLESS:
+            return f"kustomize --{name} may run programs (helm, plugins, functions)"
+        elif name not in _KUSTOMIZE_HARMLESS:
+            return f"kustomize --{name} is no flag known to be harmless"
+    exposed = credentials.exposed_by_any(scan.words[1:])
+    return f"kustomize {exposed}" if exposed else ""
+
+
+def _writes_files(c: _Cmd) -> str:
+    """Why the command writes local files, or ""."""
+    out = c.value("output-directory")         # cluster-info dump
+    if out not in (None, "", "-"):
+        return f"writes files into {out} (--output-directory)"
+    return ""
+
+
 # --------------------------------------------------------------------------- dispatch
 
 def _dry_reason(c: _Cmd) -> str:
@@ -1119,9 +1311,15 @@ def _parse(argv: list[str], files: FileReader | None, text: str) -> _Cmd | None:
     if argv[0].rsplit("/", 1)[-1] != "kubectl":
         raise _Unsure("not a kubectl command line")
     first = _scan(argv[1:], first_word=True)
+    problem = _global_problem(argv, first.words[0] if first.words else "")
+    if problem:
+        raise _Unsure(problem)
     if not first.words:
         raise _Unsure("no kubectl subcommand")
     if first.words[0] in _LOCAL_COMMANDS:
+        problem = _kustomize_problem(argv) if first.words[0] == "kustomize" else ""
+        if problem:
+            raise _Unsure(problem)
         return None
     command = first.words[0]
     if command not in _HANDLERS:
@@ -1138,7 +1336,7 @@ def _interpret(argv: list[str], files: FileReader | None, text: str) -> list[Ope
     exposed = _kubeconfig_exposure(argv) if c is None else _credential_exposure(c)
     if exposed:
         return [opaque(f"{text} ({exposed})", destructive=c is not None and c.destructive)]
-    changed = _settings_change(argv) if c is None else ""
+    changed = _settings_change(argv) if c is None else _writes_files(c)
     if changed:
         return [opaque(f"{text} ({changed})")]
     if c is None or _is_local(c):
