@@ -349,3 +349,266 @@ def test_destructive_commands_stay_destructive_behind_any_wrappers(wrappers, com
     argv = [word for wrapper in wrappers for word in wrapper] + [command, "-rf", "x"]
     op = only(interpret_argv(argv))
     assert op.verb is Verb.EXEC and op.destructive, argv
+
+
+# --- cloud CLIs: the command word, not the last word --------------------------------------------
+# `gcloud compute instances stop getaway` was a read: the last word was taken for the command.
+
+def never_allowed(sample_fleet, recommended, argv):
+    from datetime import datetime, timezone
+
+    from blastwall.core.decide import Context, decide
+    from blastwall.core.model import Effect
+    from blastwall.core.proposal import parse_proposal
+    decision = decide(sample_fleet, recommended, parse_proposal({"agent": "t", "argv": argv}),
+                      Context(datetime(2026, 3, 4, 12, tzinfo=timezone.utc)))
+    assert decision.effect is not Effect.ALLOW, (argv, decision)
+
+
+GCLOUD_CHANGES_NAMED_LIKE_READS = [
+    "gcloud compute instances stop getaway", "gcloud sql instances patch listings --activation-policy=NEVER",
+    "gcloud container clusters resize listener --num-nodes=0 --zone x", "gcloud compute instances reset listen",
+    "gcloud compute instances suspend showroom", "gcloud compute instances detach-disk getdisk --disk d",
+    "gcloud compute instances stop list", "gcloud compute instances stop describe",
+    "gcloud beta compute instances stop describe-me", "gcloud run services update list --image x",
+    "gcloud functions deploy list", "gcloud builds triggers run list", "gcloud sql export sql list gs://b/x",
+    "gcloud compute instances add-metadata get-iam-policy --metadata startup-script=x",
+    "gcloud config set project list", "gcloud compute ssh list-vm --command x",
+    "gcloud compute --project p instances stop list",      # a flag between groups ends the walk
+]
+
+
+@pytest.mark.parametrize("command", GCLOUD_CHANGES_NAMED_LIKE_READS)
+def test_gcloud_changes_on_resources_named_like_reads_are_not_reads(sample_fleet, recommended, command):
+    import shlex
+    assert_opaque(shlex.split(command))
+    never_allowed(sample_fleet, recommended, shlex.split(command))
+
+
+@pytest.mark.parametrize("command, destructive", [
+    ("gcloud compute instances delete getaway", True), ("gcloud beta sql instances delete list", True),
+    ("gcloud compute instances stop deleted", True),      # a destroying word anywhere still warns
+    ("gcloud compute instances stop getaway", False),
+])
+def test_gcloud_destructive_hint(command, destructive):
+    assert_opaque(command.split(), destructive=destructive)
+
+
+@pytest.mark.parametrize("command", [
+    "gcloud compute instances list", "gcloud compute instances describe getaway --zone z",
+    "gcloud beta compute instances list", "gcloud alpha run services list", "gcloud run services list",
+    "gcloud compute routes list", "gcloud config configurations list", "gcloud config get project",
+    "gcloud config get-value project", "gcloud sql ssl client-certs list --instance db",
+    "gcloud logging metrics list", "gcloud projects get-iam-policy p", "gcloud deploy releases list",
+    "gcloud container clusters describe prod --region r", "gcloud iam service-accounts keys list --iam-account a",
+    "gcloud --project p --format=json compute instances list --filter=name:list",
+    "gcloud iam list-grantable-roles //x", "gcloud compute instances list stop",   # NAME filters of list
+])
+def test_gcloud_genuine_reads_stay_reads(command):
+    assert_read(command.split())
+
+
+@pytest.mark.parametrize("command", [
+    "gcloud compute instances", "gcloud list", "gcloud beta list", "gcloud version", "gcloud info",
+    "gcloud compute instances get-serial-port-output vm", "gcloud compute diagnose routes list",
+    "gcloud compute instances ops-agents policies list",        # unknown group: not a read
+    "gcloud kms keys versions describe 1 --key k --keyring r --location l --attestation-file=/usr/local/bin/kubectl",
+    "gcloud compute instances list --flags-file=f.yaml", "gcloud storage cat gs://b/o",
+])
+def test_gcloud_calls_that_are_not_known_reads_are_opaque(command):
+    assert_opaque(command.split())
+
+
+GCLOUD_GROUP_PATHS = [["compute", "instances"], ["beta", "compute", "instances"], ["sql", "instances"],
+                      ["container", "clusters"], ["container", "node-pools"], ["run", "services"],
+                      ["alpha", "run", "jobs"], ["compute", "routes"], ["iam", "service-accounts", "keys"],
+                      ["config"], ["projects"], ["functions"], ["compute", "instance-groups", "managed"]]
+GCLOUD_CHANGES = ["stop", "start", "reset", "suspend", "resume", "patch", "resize", "update", "set",
+                  "create", "delete", "deploy", "detach-disk", "attach-disk", "add-metadata", "remove-metadata",
+                  "set-machine-type", "add-iam-policy-binding", "set-iam-policy", "import", "export", "restore",
+                  "failover", "promote-replica", "rollback", "upgrade", "unset", "execute", "run", "ssh",
+                  "get-credentials", "get-auth-string", "cancel", "move", "frobnicate"]
+READ_LOOKING_NAMES = st.sampled_from(["list", "describe", "get", "show", "get-iam-policy", "get-value",
+                                      "list-grantable-roles", "instances", "compute", "config"]) | st.text(
+    st.sampled_from("abcdegilnorstw-0123456789"), min_size=1, max_size=14).filter(lambda s: not s.startswith("-"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(GCLOUD_GROUP_PATHS), st.sampled_from(GCLOUD_CHANGES),
+       st.lists(READ_LOOKING_NAMES, min_size=0, max_size=3),
+       st.sampled_from([[], ["--zone", "z"], ["--quiet"], ["--format=json"]]),
+       st.sampled_from([[], ["--project", "p"], ["--quiet"]]))
+def test_a_gcloud_change_is_never_a_read_whatever_its_resource_is_named(groups, verb, names, flags, globals_):
+    argv = ["gcloud", *globals_, *groups, verb, *names, *flags]
+    assert only(interpret_argv(argv)).verb is Verb.EXEC, argv
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["compute", "instances", "beta", "list", "describe", "stop", "run", "services",
+                                 "config", "get", "set", "routes", "diagnose", "get-iam-policy", "x"]),
+                min_size=1, max_size=6))
+def test_gcloud_reads_need_a_read_command_right_after_known_groups(words):
+    """Whatever the words, a read means: no changing verb came before the read command."""
+    op = only(interpret_argv(["gcloud", *words]))
+    if op.verb is Verb.READ:
+        first_not_group = next(w for w in words if w not in ("compute", "instances", "beta", "run", "services",
+                                                             "config", "routes"))
+        assert first_not_group in ("list", "describe", "get", "get-iam-policy"), words
+
+
+def _gcloud_surface():
+    import os
+    root = "/usr/lib/google-cloud-sdk/lib/surface"
+    if not os.path.isdir(root):
+        import shutil
+        gcloud = shutil.which("gcloud")
+        root = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(gcloud))), "lib", "surface") \
+            if gcloud else ""
+    if not root or not os.path.isdir(root):
+        pytest.skip("Google Cloud SDK not installed")
+    groups, commands = {}, {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith("_")]
+        parent = os.path.relpath(dirpath, root).replace("_", "-")
+        for d in dirnames:
+            groups.setdefault(d.replace("_", "-"), set()).add(parent)
+        for f in filenames:
+            stem, ext = os.path.splitext(f)
+            if ext in (".py", ".yaml") and not stem.startswith("_"):
+                commands.setdefault(stem.replace("_", "-"), set()).add(parent)
+    return groups, commands
+
+
+def test_gcloud_vocabulary_matches_the_sdk_command_tree():
+    """The walk is sound only if a listed group word never names a command below the top level,
+    a top group is one, and a read command word never names a group (hidden ones included)."""
+    from blastwall.core.interpret import argv as module
+    groups, commands = _gcloud_surface()
+    assert {w for w in module._GCLOUD_TOP_GROUPS | module._GCLOUD_TRACKS if "." not in groups.get(w, ())} == set()
+    assert {w: commands[w] for w in module._GCLOUD_GROUPS if commands.get(w, set()) - {"."}} == {}
+    assert {w for w in module._GCLOUD_GROUPS if w not in groups} == set()
+    assert {w for w in module._GCLOUD_READS if w in groups or w not in commands} == set()
+    for parent, child in module._GCLOUD_GROUPS_UNDER:      # under every group so named, a group
+        parents = {parent if p == "." else f"{p}/{parent}" for p in groups[parent]}
+        assert not parents & commands.get(child, set()), (parent, child)
+        assert parents & groups[child], (parent, child)
+    for parent, child in module._GCLOUD_READS_UNDER:        # a command, and no group, of that name
+        assert child not in groups and parent in commands[child], (parent, child)
+
+
+# --- aws: reads that write a local file ----------------------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    "aws s3api get-object --bucket b --key k /usr/local/bin/kubectl",
+    "aws s3api get-object /usr/local/bin/kubectl --bucket b --key k",
+    "aws s3api get-object --bucket b --key k -- /usr/local/bin/kubectl",
+    "aws s3api get-object --bucket b --key k --no-cli-pager kubectl",
+    "aws s3api get-object-torrent --bucket b --key k ~/.bashrc", "aws s3api get-object --bucket b --key k",
+    "aws --region r s3api get-object --bucket=b --key=k .git/config",
+    "aws glacier get-job-output --account-id - --vault-name v --job-id j out",
+    "aws apigateway get-export --rest-api-id a --stage-name s --export-type swagger out.json",
+    "aws iot-data get-thing-shadow --thing-name t out", "aws mediastore-data get-object --path p out",
+    "aws newservice get-blob --id a /usr/local/bin/kubectl",          # an outfile of a call not listed yet
+    "aws newservice get-blob --dry-run /usr/local/bin/kubectl", "aws newservice get-blob --debug f",
+    "aws newservice describe-thing --name a --thing-outfile /tmp/x",
+    "aws S3API get-object --bucket b --key k",
+])
+def test_aws_reads_that_write_a_local_file_are_opaque(sample_fleet, recommended, command):
+    argv = command.split()
+    assert "file" in assert_opaque(argv).note
+    never_allowed(sample_fleet, recommended, argv)
+
+
+@pytest.mark.parametrize("command", [
+    "aws ec2 describe-instances --instance-ids i-1 i-2 --region us-east-1",
+    "aws ec2 describe-instances --filters Name=a,Values=b Name=c,Values=d", "aws configure get region",
+    "aws s3 ls s3://bucket/prefix --recursive", "aws s3api head-object --bucket b --key k --debug",
+    "aws s3api get-object-acl --bucket b --key k", "aws ec2 describe-instances --dry-run true",
+    "aws logs describe-log-groups --max-items 5",
+])
+def test_aws_reads_with_values_stay_reads(command):
+    argv = command.split()
+    if argv[2] == "head-object":
+        assert_opaque(argv)                          # head is not a read word: unchanged
+    else:
+        assert_read(argv)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["get-object", "get-object-torrent"]),
+       st.text(st.sampled_from("abc/._-~$kubectl"), min_size=1, max_size=20).filter(lambda s: not s.startswith("-")),
+       st.integers(0, 3), st.sampled_from([[], ["--region", "r"], ["--debug"], ["--no-cli-pager"]]),
+       st.sampled_from([[], ["--range", "bytes=0-9"], ["--version-id", "v"], ["--"]]))
+def test_any_outfile_of_s3api_get_object_is_never_a_read(action, path, at, globals_, extra):
+    words = ["--bucket", "b", "--key", "k", *extra]
+    words.insert(len(words) if extra == ["--"] else min(at * 2, len(words)), path)
+    argv = ["aws", *globals_, "s3api", action, *words]
+    assert only(interpret_argv(argv)).verb is Verb.EXEC, argv
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["describe-things", "get-thing", "list-things"]),
+       st.sampled_from([["--name", "n"], ["--dry-run"], ["--ids", "a", "b"], ["--no-paginate"]]),
+       st.text(st.sampled_from("abc/._kubectl"), min_size=1, max_size=12).filter(lambda s: not s.startswith("-")))
+def test_an_operand_after_an_aws_read_is_taken_for_an_outfile(action, options, outfile):
+    argv = ["aws", "svc", action, *options, "--region", "r", outfile]
+    assert only(interpret_argv(argv)).verb is Verb.EXEC, argv
+
+
+# --- git: what makes a read run a program --------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["git", "-c", "core.fsmonitor=/tmp/x", "status"], ["git", "-c", "core.pager=sh", "log"],
+    ["git", "-c", "diff.external=/tmp/x", "diff"], ["git", "-c", "diff.x.textconv=sh", "log", "-p"],
+    ["git", "-c", "core.sshCommand=x", "status"], ["git", "-c", "core.hooksPath=/tmp", "status"],
+    ["git", "-c", "alias.st=!sh", "status"], ["git", "-c", "filter.x.clean=sh", "diff"],
+    ["git", "-c", "credential.helper=!sh", "log"], ["git", "-ccore.pager=sh", "log"],
+    ["git", "--config-env=core.pager=X", "log"], ["git", "--config-env", "core.pager=X", "log"],
+    ["git", "--exec-path=/tmp", "status"], ["git", "--exec-path", "status"], ["git", "--git-dir=/tmp/x", "log"],
+    ["git", "--work-tree=/tmp", "status"], ["git", "--no-pager", "-c", "core.fsmonitor=x", "status"],
+    ["git", "-C", "repo", "-c", "core.fsmonitor=x", "status"], ["git", "--namespace=x", "log"],
+    ["git", "--bare", "log"], ["git", "--super-prefix=x", "status"], ["git", "--list-cmds=main"],
+    ["git", "diff", "--output=/usr/local/bin/kubectl"], ["git", "log", "-p", "--output", "f"],
+    ["env", "GIT_CONFIG_GLOBAL=/tmp/x", "git", "status"], ["env", "XDG_CONFIG_HOME=/tmp/x", "git", "diff"],
+    ["env", "GIT_EXTERNAL_DIFF=sh", "git", "diff"],
+])
+def test_git_options_and_variables_that_choose_programs_are_opaque(argv):
+    assert_opaque(argv)
+
+
+@pytest.mark.parametrize("command", [
+    "XDG_CONFIG_HOME=/tmp/x git diff", "export XDG_CONFIG_HOME=/tmp/x; git status",
+    "CLOUDSDK_PYTHON=/tmp/x gcloud compute instances list",
+    "CLOUDSDK_PYTHON_ARGS='-m evil' gcloud compute instances list",
+    "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=https://x/ gcloud compute instances list",
+    "AWS_DATA_PATH=/tmp/models aws lambda get-function-url-config --function-name f",
+    "AZURE_EXTENSION_DIR=/tmp/x az vm list",
+])
+def test_variables_that_choose_config_or_code_are_not_reads(command):
+    from blastwall.core.interpret.shell import interpret_shell
+    ops = interpret_shell(command)
+    assert any(op.verb is Verb.EXEC for op in ops), ops
+
+
+@pytest.mark.parametrize("key", ["core.fsmonitor", "core.pager", "diff.external", "diff.x.textconv",
+                                 "core.sshCommand", "core.hooksPath", "alias.st", "filter.lfs.smudge",
+                                 "credential.helper", "pager.log", "core.editor", "gpg.program",
+                                 "sequence.editor", "uploadpack.packObjectsHook", "core.gitProxy"])
+@pytest.mark.parametrize("sub", [["status"], ["diff"], ["log", "-p"], ["show"], ["branch"]])
+def test_git_dash_c_is_opaque_for_any_key(key, sub):
+    assert_opaque(["git", "-c", f"{key}=/tmp/x", *sub])
+    assert_opaque(["git", "--config-env", f"{key}=ENV", *sub])
+
+
+# --- az: a read word is the whole command word -----------------------------------------------
+
+@pytest.mark.parametrize("command", ["az config set list=1", "az find listing", "az config unset get-x.y",
+                                     "az vm stop getaway"])
+def test_az_words_that_only_start_like_reads_are_not_reads(command):
+    assert_opaque(command.split())
+
+
+@pytest.mark.parametrize("command", ["az vm list", "az account list-locations", "az aks get-versions -l x",
+                                     "az vm get-instance-view -n v -g g", "az group show -n rg"])
+def test_az_reads_stay_reads(command):
+    assert_read(command.split())

@@ -313,3 +313,99 @@ def test_a_variable_can_supply_any_part_of_a_dotfile_name(path, expansion, cut):
     spelt = head[:cut] + expansion + head[cut:]
     ops = interpret_shell(f"cat ~/{spelt}/{rest}")
     assert any(op.verb is Verb.EXEC for op in ops), (spelt, ops)
+
+
+# --- cloud reads that print secrets: found in review -----------------------------------------------
+
+AWS_SECRET_READS = [
+    "aws apigateway get-api-keys --include-values", "aws apigateway get-api-key --api-key k --include-value",
+    "aws apigateway get-api-keys --include", "aws appsync list-api-keys --api-id a", "aws wafv2 list-api-keys --scope REGIONAL",
+    "aws glue get-connection --name db", "aws glue get-connections", "aws glue get-connection --name db --no-hide-password",
+    "aws glue get-connection --name db --hide-password --no-hide-password",
+    "aws glue get-connection --name db --hide-password --cli-input-json file://p.json",
+    "aws ec2 describe-instance-attribute --instance-id i-1 --attribute userData",
+    "aws ec2 describe-instance-attribute --instance-id i-1 --attribute=userData",
+    "aws ec2 describe-instance-attribute --instance-id i-1 --attr userData",
+    "aws ec2 describe-instance-attribute --instance-id i-1 --attribute userdata",
+    "aws ec2 describe-instance-attribute --instance-id i-1 --cli-input-json {\"Attribute\":\"userData\"}",
+    "aws ec2 describe-instance-attribute --instance-id i-1 --attribute groupSet --cli-input-yaml file://p.yaml",
+    "aws ec2 describe-instance-attribute --instance-id i-1",
+    "aws ec2 get-launch-template-data --instance-id i-1", "aws ec2 describe-launch-template-versions --launch-template-id l",
+    "aws autoscaling describe-launch-configurations", "aws ec2 get-password-data --instance-id i-1",
+    "aws secretsmanager get-secret-value --secret-id db", "aws secretsmanager batch-get-secret-value --secret-id-list a",
+    "aws ssm get-parameter --name /db/pw --with-decryption", "aws ssm get-parameters --names a b --with-decryption",
+    "aws ssm get-parameters-by-path --path / --recursive --with-decryption",
+    "aws ssm get-parameter-history --name /db/pw --with-decryption",
+    "aws ssm get-parameter --name /db/pw --with-decr", "aws ssm get-parameter --name /db/pw --w",
+    "aws ssm get-parameter --name /db/pw --cli-input-json file://p.json",
+    "aws lambda get-function-configuration --function-name api", "aws lambda get-function --function-name api",
+    "aws iam create-access-key --user-name bob", "aws iam create-service-specific-credential --user-name b --service-name s",
+    "aws sts get-session-token", "aws sts get-federation-token --name x", "aws sts assume-role-with-web-identity --role-arn r",
+    "aws ecr get-authorization-token", "aws eks get-token --cluster-name c", "aws redshift get-cluster-credentials --db-user u",
+    "aws cognito-idp describe-user-pool-client --user-pool-id p --client-id c",
+    "aws gamelift get-instance-access --fleet-id f --instance-id i", "aws gamelift get-compute-access --fleet-id f --compute-name c",
+    "aws elasticbeanstalk describe-configuration-settings --application-name a",
+    "aws amplify list-apps", "aws apprunner describe-service --service-arn s",
+    "aws datazone get-connection --domain-identifier d --identifier c --with-secret",
+    "aws logs get-log-events --log-group-name g --log-stream-name s --unmask",
+    "aws s3control get-data-access --account-id 1 --target s3://b --permission READ",
+    "aws lightsail get-relational-database-master-user-password --relational-database-name d",
+    "aws --region us-east-1 ssm get-parameter --name x --with-decryption",
+]
+
+
+@pytest.mark.parametrize("command", AWS_SECRET_READS)
+def test_aws_reads_that_print_secrets_are_opaque(sample_fleet, recommended, command):
+    argv = shlex.split(command)
+    assert_exposes(argv)
+    from tests.interpret.test_argv import never_allowed
+    never_allowed(sample_fleet, recommended, argv)
+
+
+@pytest.mark.parametrize("argv", [        # how the use_aws hook spells API parameters
+    ["aws", "ssm", "get-parameter", "--Name", "/db/pw", "--WithDecryption", "true"],
+    ["aws", "ssm", "get-parameter", "--name", "/db/pw", "--with_decryption", "true"],
+    ["aws", "apigateway", "get-api-keys", "--IncludeValues", "true"],
+    ["aws", "glue", "get-connection", "--Name", "db", "--HidePassword", "false"],
+    ["aws", "ec2", "describe-instance-attribute", "--InstanceId", "i-1", "--Attribute", "userData"],
+])
+def test_api_parameter_spellings_are_recognised(argv):
+    assert_exposes(argv)
+
+
+@pytest.mark.parametrize("command", [
+    "aws glue get-connection --name db --hide-password", "aws glue get-connections --hide-password --max-items 5",
+    "aws glue get-connection --name db --hide-pass", "aws ec2 describe-instance-attribute --instance-id i-1 --attribute groupSet",
+    "aws apigateway get-api-keys", "aws apigateway get-api-keys --no-include-values", "aws ssm get-parameter --name /app/region",
+    "aws ssm describe-parameters", "aws ecs describe-clusters --include TAGS", "aws logs get-log-events --log-group-name g "
+    "--log-stream-name s", "aws ec2 describe-instances --instance-ids i-1 i-2", "aws lambda list-functions",
+])
+def test_aws_neighbours_without_secrets_stay_reads(command):
+    assert interpret_argv(shlex.split(command))[0].verb is Verb.READ
+
+
+@pytest.mark.parametrize("command", [
+    "gcloud functions describe api", "gcloud run services describe api --region r", "gcloud beta run jobs describe j",
+    "gcloud redis instances get-auth-string r", "gcloud services api-keys get-key-string k",
+    "gcloud domains registrations authorization-code get d", "gcloud secrets versions access latest --secret=db",
+    "gcloud beta secrets versions access 1 --secret s", "gcloud auth application-default print-access-token",
+    "gcloud sql generate-login-token", "gcloud compute reset-windows-password vm",
+    "az signalr key list -n s -g g", "az webpubsub key show -n s -g g", "az staticwebapp secrets list -n s",
+    "az communication list-key -n c -g g",
+])
+def test_other_cloud_secrets_are_opaque(command):
+    assert_exposes(shlex.split(command))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([("ssm", "get-parameter", "--with-decryption"), ("ssm", "get-parameters", "--with-decryption"),
+                        ("apigateway", "get-api-keys", "--include-values"), ("apigateway", "get-api-key", "--include-value"),
+                        ("datazone", "get-connection", "--with-secret"), ("logs", "get-log-events", "--unmask")]),
+       st.integers(3, 30), st.sampled_from(["", "=true"]), st.booleans())
+def test_any_abbreviation_of_a_revealing_flag_reveals(call, length, value, first):
+    """The aws CLI takes any unambiguous prefix of an option (`--with-decr`)."""
+    service, action, flag = call
+    spelt = flag[:max(3, min(length, len(flag)))] + value
+    options = ["--name", "x"]
+    argv = ["aws", service, action, *([spelt, *options] if first else [*options, spelt])]
+    assert exposes(interpret_argv(argv)[0]), argv

@@ -118,10 +118,14 @@ _DANGEROUS_VARIABLES = frozenset({
     "PATH", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "IFS", "PS4", "PROMPT_COMMAND",
     "CDPATH", "GLOBIGNORE", "HOME", "LESSOPEN", "LESSCLOSE", "KUBECONFIG",
     "KUBECTL_EXTERNAL_DIFF", "NODE_OPTIONS", "RUBYOPT", "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE", "CLOUDSDK_CONFIG", "AZURE_CONFIG_DIR", "TF_DATA_DIR",
+    "AWS_SHARED_CREDENTIALS_FILE", "AWS_DATA_PATH", "AZURE_CONFIG_DIR", "AZURE_EXTENSION_DIR",
+    "TF_DATA_DIR",
+    "XDG_CONFIG_HOME",          # git reads $XDG_CONFIG_HOME/git/config: diff.external, core.fsmonitor
 })
+# CLOUDSDK_*: CLOUDSDK_PYTHON(_ARGS) pick what runs gcloud, any other sets a gcloud property
+# (api_endpoint_overrides/* sends the access token elsewhere).
 _DANGEROUS_PREFIXES = ("LD_", "DYLD_", "BASH_FUNC_", "GIT_", "TF_CLI_ARGS", "PYTHON", "PERL5",
-                       "KUBECTL_")
+                       "KUBECTL_", "CLOUDSDK_")
 _DANGEROUS_SUFFIXES = ("PAGER", "EDITOR")
 
 
@@ -664,7 +668,7 @@ _NOT_READS = frozenset({"get-credentials"})
 
 
 def _action_kind(action: str) -> str:
-    """read / destructive / other for a cloud CLI action word."""
+    """read / destructive / other for an aws action word (the second word of the path)."""
     if action in _NOT_READS:
         return "other"
     if action.startswith(_READ_ACTIONS):
@@ -674,11 +678,10 @@ def _action_kind(action: str) -> str:
     return "other"
 
 
-def _leading_path(args: list[str], valued: frozenset[str], flags: frozenset[str]) -> list[str] | None:
-    """Command path: operands after known global options, up to the next option.
-
-    None when an unknown option comes before the path.
-    """
+def _split_command(args: list[str], valued: frozenset[str],
+                   flags: frozenset[str]) -> tuple[list[str], list[str]] | None:
+    """Command path (operands after known global options, up to the next option) and the
+    words after it.  None when an unknown option comes before the path."""
     i, path = 0, []
     while i < len(args) and args[i].startswith("-") and not path:
         name, eq, _ = args[i].partition("=")
@@ -691,15 +694,21 @@ def _leading_path(args: list[str], valued: frozenset[str], flags: frozenset[str]
     while i < len(args) and not args[i].startswith("-"):
         path.append(args[i])
         i += 1
-    return path
+    return path, args[i:]
 
 
-def _cloud_result(argv: list[str], kind: str, path: list[str], exposed: str = "") -> Operation:
-    """``exposed``: why the call prints credentials (a token, a secret's value), or ""."""
+def _leading_path(args: list[str], valued: frozenset[str], flags: frozenset[str]) -> list[str] | None:
+    split = _split_command(args, valued, flags)
+    return None if split is None else split[0]
+
+
+def _cloud_result(argv: list[str], kind: str, path: list[str], reason: str = "") -> Operation:
+    """``reason``: why the call is opaque whatever its kind (it prints credentials, a token or
+    a secret's value; it writes a local file), or ""."""
     destructive = kind == "destructive" or any(_action_kind(word) == "destructive" for word in path)
-    exposed = exposed or credentials.exposed_by_any(argv[1:])     # --cli-input-json file://~/.aws/..
-    if exposed:
-        return _opaque(argv, exposed, destructive)
+    reason = reason or credentials.exposed_by_any(argv[1:])     # --cli-input-json file://~/.aws/..
+    if reason:
+        return _opaque(argv, reason, destructive)
     if kind == "read":
         return _read(argv)
     return _opaque(argv, "cloud CLI call that changes or may change infrastructure", destructive)
@@ -714,78 +723,339 @@ def _prints_credentials(argv: list[str], path: list[str], secret_actions: re.Pat
     return ""
 
 
+# --- aws ---
+
 _AWS_VALUED = frozenset({"--region", "--profile", "--output", "--endpoint-url", "--query",
                          "--color", "--cli-read-timeout", "--cli-connect-timeout", "--ca-bundle",
                          "--cli-binary-format"})
 _AWS_FLAGS = frozenset({"--debug", "--no-paginate", "--no-verify-ssl", "--no-sign-request",
                         "--no-cli-pager"})
 _AWS_S3 = {"ls": "read", "rm": "destructive", "rb": "destructive"}
-# Actions that answer with a credential: tokens, passwords, secret values, key material.
+# Actions that answer with a credential: tokens, passwords, secret values, key material,
+# and what commonly holds them: environment variables, user data, client secrets, API keys.
 _AWS_SECRET_ACTIONS = re.compile(
-    r"^\S+ \S*(?:token|password|credentials|secret-value|get-login|assume-role|access-details"
-    r"|decrypt|data-key|(?:create|download-default)-key-pair|create-access-key)"
+    r"^\S+ \S*(?:token|password|credential|secret-value|get-login|assume-role|access-details"
+    r"|instance-access|compute-access|decrypt|data-key|(?:create|download-default)-key-pair"
+    r"|create-access-key)"
     r"|^configure get \S*(?:secret|token|key|password|credential)"
-    r"|^lambda get-function(?:-configuration)?$|^ecs describe-task-definition$"   # their environment variables
-    r"|^batch describe-job-definitions$", re.IGNORECASE)
-_AWS_SECRET_FLAGS = frozenset({"--with-decryption"})       # ssm get-parameter(s)
+    r"|^lambda get-function(?:-configuration)?$|^ecs describe-task-definition$"    # environment
+    r"|^batch describe-job-definitions$|^elasticbeanstalk describe-configuration-settings$"
+    r"|^apprunner describe-service$|^amplify (?:get-app|list-apps|get-branch|list-branches)$"
+    r"|^ec2 (?:get-launch-template-data|describe-launch-template-versions"            # user data
+    r"|describe-spot-instance-requests|describe-spot-fleet-requests)$"
+    r"|^autoscaling describe-launch-configurations$"
+    r"|^\S+ list-api-keys$|^bedrock-agentcore get-resource-api-key$|^ivs get-stream-key$"  # keys
+    r"|^cognito-idp (?:describe-user-pool-client|describe-identity-provider"     # client secrets
+    r"|list-user-pool-client-secrets)$"
+    r"|^s3control get-data-access$|^codepipeline get-(?:third-party-)?job-details$",  # temporary keys
+    re.IGNORECASE)
+_AWS_SECRET_FLAGS = frozenset({"--with-decryption"})       # ssm get-parameter(s), any spelling below
+_AWS_INPUT_DOCUMENTS = ("--cli-input-json", "--cli-input-yaml")   # set any parameter from a document
+# API calls whose answer is a stream that the CLI writes to a required OUTFILE operand
+# (botocore: has_streaming_output).  Named like reads, they write a local file.
+_AWS_STREAMING_READS = frozenset(f"{service} {action}" for line in """
+    apigateway get-export get-sdk
+    appconfig get-configuration get-hosted-configuration-version
+    appconfigdata get-latest-configuration
+    appsync get-introspection-schema
+    cloudfront get-connection-function get-function
+    codeartifact get-package-version-asset
+    codeguruprofiler get-profile
+    datazone get-lineage-event
+    ebs get-snapshot-block
+    geo-maps get-glyphs get-sprites get-static-map get-style-descriptor get-tile
+    glacier get-job-output
+    iot-data get-thing-shadow
+    iotwireless get-position-estimate get-resource-position
+    kinesis-video-archived-media get-clip get-media-for-fragment-list
+    kinesis-video-media get-media
+    lakeformation get-work-unit-results
+    location get-map-glyphs get-map-sprites get-map-style-descriptor get-map-tile
+    logs get-log-object
+    medialive describe-input-device-thumbnail
+    mediastore-data get-object
+    medical-imaging get-image-frame get-image-set-metadata
+    omics get-read-set get-reference
+    s3api get-object get-object-torrent
+    sagemaker-geospatial get-tile
+    schemas get-code-binding-source
+    tnb get-sol-function-package-content get-sol-function-package-descriptor
+    tnb get-sol-network-package-content get-sol-network-package-descriptor
+    workmailmessageflow get-raw-message-content
+    """.strip().split("\n") for service, *actions in [line.split()] for action in actions)
+# Custom commands that take operands of their own: `aws s3 ls s3://b`, `aws configure get region`.
+_AWS_OPERANDS_OK = frozenset({"s3", "configure"})
+_AWS_BOOLEANS = frozenset({"--dry-run", "--with-decryption", "--include-values", "--include-value",
+                           "--hide-password", "--recursive"})
+_AWS_FILE_OPTION = re.compile(r"outfile|out-file|output-file|output-dir|output-path")
+# ec2 describe-instance-attribute --attribute: every value but userData.
+_EC2_ATTRIBUTES = frozenset({
+    "instanceType", "kernel", "ramdisk", "disableApiTermination", "instanceInitiatedShutdownBehavior",
+    "rootDeviceName", "blockDeviceMapping", "productCodes", "sourceDestCheck", "groupSet",
+    "ebsOptimized", "sriovNetSupport", "enaSupport", "enclaveOptions", "disableApiStop"})
+
+
+def _aws_option_name(word: str) -> str:
+    """``--WithDecryption``, ``--with_decryption=x`` -> ``--with-decryption`` (the use_aws hook
+    passes API parameter names; the CLI itself only knows the kebab-case spelling)."""
+    name = word.partition("=")[0][2:]
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).replace("_", "-").lower()
+    return "--" + name
+
+
+def _aws_sets(word: str, option: str) -> bool:
+    """``word`` gives ``option``: the aws CLI takes any unambiguous prefix (``--with-decr``)."""
+    if not word.startswith("--") or len(word.partition("=")[0]) < 3:
+        return False
+    return option.startswith(_aws_option_name(word))
+
+
+def _aws_values(args: list[str], option: str) -> list[str] | None:
+    """Values given to ``option`` (any spelling); None when one of them cannot be seen."""
+    values = []
+    for i, word in enumerate(args):
+        if _aws_sets(word, option):
+            if "=" in word:
+                values.append(word.partition("=")[2])
+            elif i + 1 < len(args):
+                values.append(args[i + 1])
+            else:
+                return None
+    return values
+
+
+def _aws_input_document(args: list[str]) -> str:
+    return next((word for word in args for option in _AWS_INPUT_DOCUMENTS
+                 if word.startswith("--cli-i") and _aws_sets(word, option)), "")
+
+
+def _aws_asks_for(option: str) -> Callable[[list[str]], str]:
+    def check(args: list[str]) -> str:
+        return next((word for word in args if _aws_sets(word, option)), "") or _aws_input_document(args)
+    return check
+
+
+def _glue_shows_password(args: list[str]) -> str:
+    """glue get-connection(s) prints the password unless --hide-password (and nothing undoes it)."""
+    hidden = any(_aws_sets(word, "--hide-password") and word.partition("=")[0] == word
+                 and (i + 1 == len(args) or args[i + 1].startswith("--") or args[i + 1].lower() == "true")
+                 for i, word in enumerate(args))
+    undone = next((word for word in args if _aws_sets(word, "--no-hide-password")), "")
+    return undone or _aws_input_document(args) or ("" if hidden else "without --hide-password")
+
+
+def _user_data(args: list[str]) -> str:
+    values = _aws_values(args, "--attribute")
+    if values is None or not values or any(value not in _EC2_ATTRIBUTES for value in values):
+        return "--attribute userData"
+    return _aws_input_document(args)
+
+
+# Reads that print a secret only when asked to: why this call asks, or "".
+_AWS_REVEALING: dict[str, Callable[[list[str]], str]] = {
+    **{f"ssm {action}": _aws_asks_for("--with-decryption")
+       for action in ("get-parameter", "get-parameters", "get-parameters-by-path", "get-parameter-history")},
+    "apigateway get-api-keys": _aws_asks_for("--include-values"),
+    "apigateway get-api-key": _aws_asks_for("--include-value"),
+    "glue get-connection": _glue_shows_password, "glue get-connections": _glue_shows_password,
+    "ec2 describe-instance-attribute": _user_data,
+    "datazone get-connection": _aws_asks_for("--with-secret"),
+    "logs get-log-events": _aws_asks_for("--unmask"), "logs get-log-record": _aws_asks_for("--unmask"),
+}
+
+
+def _aws_prints_credentials(argv: list[str], path: list[str], rest: list[str]) -> str:
+    service, action = path[0].lower(), path[1].lower()
+    command = " ".join(path[:3]) if service == "configure" else f"{service} {action}"
+    exposed = _prints_credentials(argv, [command], _AWS_SECRET_ACTIONS, _AWS_SECRET_FLAGS)
+    if exposed or command not in _AWS_REVEALING:
+        return exposed
+    why = _AWS_REVEALING[command](rest)
+    return f"prints credentials (aws {command} {why})" if why else ""
+
+
+def _aws_boolean(name: str) -> bool:
+    return (name in _AWS_BOOLEANS or name.startswith("--no-")
+            or any(flag.startswith(name) for flag in _AWS_FLAGS | {"--dry-run"} if len(name) > 2))
+
+
+def _aws_operands(path: list[str], rest: list[str]) -> list[str]:
+    """Words that are neither options nor their values: for an API call, the OUTFILE.
+
+    A word right after an option is its value, and further words after a plural option
+    (``--instance-ids a b``) are more values; after a boolean flag a word is an operand.
+    """
+    operands, expecting = list(path[2:]), ""
+    for k, word in enumerate(rest):
+        if word == "--":
+            return operands + rest[k + 1:]
+        if word.startswith("--"):
+            name, eq, _ = word.partition("=")
+            boolean = _aws_boolean(_aws_option_name(name))
+            expecting = "" if eq else "flag" if boolean else "many" if name.endswith("s") else "one"
+        elif expecting == "many":
+            continue
+        elif expecting == "one" or expecting == "flag" and word.lower() in ("true", "false"):
+            expecting = ""                                              # use_aws: --dry-run true
+        else:
+            operands.append(word)
+            expecting = ""
+    return operands
+
+
+def _aws_writes_file(path: list[str], rest: list[str]) -> str:
+    """Why this read writes a local file, or ""."""
+    service, action = path[0].lower(), path[1].lower()
+    if f"{service} {action}" in _AWS_STREAMING_READS:
+        return f"aws {service} {action} writes its answer to a local file"
+    option = next((word for word in rest if word.startswith("--")
+                   and _AWS_FILE_OPTION.search(_aws_option_name(word))), None)
+    if option:
+        return f"aws option {option} writes a local file"
+    operands = [] if service in _AWS_OPERANDS_OK else _aws_operands(path, rest)
+    if operands:
+        return f"aws writes its answer to the local file {operands[-1]!r}"
+    return ""
 
 
 def _aws(argv: list[str]) -> Operation:
-    path = _leading_path(argv[1:], _AWS_VALUED, _AWS_FLAGS)
-    if not path or len(path) < 2:
+    split = _split_command(argv[1:], _AWS_VALUED, _AWS_FLAGS)
+    if split is None or len(split[0]) < 2:
         return _opaque(argv, "aws call without service and action")
+    path, rest = split
     service, action = path[0], path[1]
     kind = _AWS_S3.get(action, "other") if service == "s3" else _action_kind(action)
-    exposed = _prints_credentials(argv, path[:3], _AWS_SECRET_ACTIONS, _AWS_SECRET_FLAGS)
+    exposed = _aws_prints_credentials(argv, path, rest)
+    if kind == "read" and not exposed:
+        writes = _aws_writes_file(path, rest)
+        if writes:
+            return _cloud_result(argv, "other", path[:2], writes)
     return _cloud_result(argv, kind, path[:2], exposed)
 
+
+# --- az ---
 
 _AZ_VALUED = frozenset({"--subscription", "--output", "-o", "--query"})
 _AZ_FLAGS = frozenset({"--only-show-errors", "--debug", "--verbose"})
 _AZ_SECRET_COMMANDS = re.compile(
-    r"token|password|credential|connection-string|publishing|list-keys|generate-sas"
-    r"|keys (?:list|show)|admin-key|query-key|secret (?:show|download|backup)|appsettings list",
-    re.IGNORECASE)
+    r"token|password|credential|connection-string|publishing|list-keys?\b|generate-sas"
+    r"|keys? (?:list|show)|admin-key|query-key|secret (?:show|download|backup)|secrets list"
+    r"|appsettings list", re.IGNORECASE)
 _AZ_SECRET_FLAGS = frozenset({"--expose-token", "--show-values"})   # az acr login, containerapp secret list
+_AZ_READ = re.compile(r"(?:list|show)(?:-[a-z0-9-]+)?|get-[a-z0-9-]+")
 
 
 def _az(argv: list[str]) -> Operation:
+    """az GROUP... COMMAND, all else options: the command is the last path word.  Only a
+    plain read word counts as a read (`az config set list=1` sets, whatever it names)."""
     path = _leading_path(argv[1:], _AZ_VALUED, _AZ_FLAGS)
     if not path:
         return _opaque(argv, "az call without a command")
     exposed = _prints_credentials(argv, path, _AZ_SECRET_COMMANDS, _AZ_SECRET_FLAGS)
-    return _cloud_result(argv, _action_kind(path[-1]), path, exposed)
+    command = path[-1]
+    read = bool(_AZ_READ.fullmatch(command)) and command not in _NOT_READS
+    kind = "read" if read else ("destructive" if _action_kind(command) == "destructive" else "other")
+    return _cloud_result(argv, kind, path, exposed)
 
+
+# --- gcloud ---
+# gcloud [TRACK] GROUP [GROUP...] COMMAND [NAME...] [--flags]: names come after the command.
+# The command is the first word that is not a known group; a call is a read only when that
+# word is a known read command.  Group words are listed only when they never name a command
+# anywhere in gcloud (checked against the SDK's command tree in the tests), so an unknown
+# group, a verb or a NAME all end the walk and never turn a change into a read.
 
 _GCLOUD_VALUED = frozenset({"--project", "--account", "--configuration", "--verbosity",
                             "--format", "--impersonate-service-account", "--billing-project"})
 _GCLOUD_FLAGS = frozenset({"--quiet", "-q", "--log-http", "--no-user-output-enabled"})
-# Leaf commands that run something and take a NAME which might look like a verb
-# (`gcloud compute ssh list-vm`): a read word after them is only that NAME.
-_GCLOUD_RUNNERS = frozenset({"ssh", "scp", "connect-to-serial-port", "start-iap-tunnel", "run",
-                             "execute", "exec", "invoke", "call", "publish", "submit", "deploy",
-                             "create", "update", "set", "add", "import", "export", "apply"})
-_GCLOUD_NAMED_READS = frozenset({"describe", "show", "get-iam-policy", "get-value"})
-_GCLOUD_SECRET_COMMANDS = re.compile(r"token|config-helper|secrets versions access|decrypt",
-                                     re.IGNORECASE)
+_GCLOUD_TRACKS = frozenset({"alpha", "beta", "preview"})
+_GCLOUD_TOP_GROUPS = frozenset("""
+    access-context-manager ai ai-platform alloydb api-gateway apigee app apphub artifacts asset auth
+    backup-dr batch beyondcorp bigtable billing bms builds certificate-manager cloud-shell composer
+    compute config container data-catalog data-fusion database-migration dataflow dataplex dataproc
+    datastore datastream deploy deployment-manager dns domains edge-cache endpoints essential-contacts
+    eventarc filestore firebase firestore functions healthcare iam iap identity ids kms logging looker
+    memcache memorystore metastore ml monitoring netapp network-connectivity network-security
+    network-services notebooks org-policies organizations policy-intelligence privateca projects
+    publicca pubsub recaptcha recommender redis resource-manager run scc scheduler secrets
+    service-directory services source spanner sql storage tasks transfer vmware workbench workflows
+    workstations""".split())
+_GCLOUD_GROUPS = frozenset("""
+    accelerator-types accounts addresses api-configs api-keys apis app-profiles application-default
+    associated-projects attachments attestors autoscaling-policies backend-buckets backend-services
+    backups batches binauthz buckets certificates channels client-certs clusters commitments configs
+    custom-jobs dashboards databases datasets delivery-pipelines dicom-stores disk-types disks
+    dns-authorizations docker domain-mappings ekm-connections endpoints entries environments
+    event-types executions feeds fhir-stores fields files findings firewall-policies firewall-rules
+    flags fleet folders forwarding-rules gateways groups health-checks hl7v2-stores hmac hub images
+    import-jobs index-endpoints indexes insights instance-configs instance-groups instance-templates
+    instances interconnects job-runs jobs keyrings keys levels links locations machine-images
+    machine-types managed managed-folders managed-zones maps memberships models muteconfigs nats
+    network-endpoint-groups network-firewall-policies networks node-groups node-pools node-templates
+    notifications objects operations os-config os-login packages peerings perimeters policies pools
+    project-info providers queues record-sets recommendations regions releases replication
+    repositories reservations resource-policies response-policies revisions roles rollouts roots
+    routers rules runtimes saved-queries schemas security-policies server-ca-certs service-accounts
+    services sessions shared-vpc sinks snapshots sole-tenancy spokes ssh-keys ssl-certificates
+    ssl-policies storage-pools subnets subordinates subscriptions tags target-http-proxies
+    target-https-proxies target-instances target-pools target-ssl-proxies target-tcp-proxies
+    target-vpn-gateways targets tasks templates tiers topics triggers unmanaged uptime url-maps
+    users values versions views vpn-gateways vpn-tunnels workflow-templates worker-pools
+    workforce-pools workload-identity-pools zones hubs logs registrations authorization-code""".split())
+# Words that are a group under this parent only (a command elsewhere).
+_GCLOUD_GROUPS_UNDER = frozenset({("compute", "routes"), ("config", "configurations"),
+                                  ("sql", "ssl"), ("logging", "metrics")})
+_GCLOUD_READS = frozenset({"list", "describe", "get-iam-policy", "get-ancestors-iam-policy",
+                           "get-effective-iam-policy", "list-grantable-roles",
+                           "list-testable-permissions"})
+_GCLOUD_READS_UNDER = frozenset({("config", "get"), ("config", "get-value")})
+_GCLOUD_SECRET_COMMANDS = re.compile(
+    r"token|password|auth-string|key-string|authorization-code|config-helper"
+    r"|secrets versions access|decrypt"
+    r"|(?:^| )(?:functions|run (?:services|jobs|revisions)) describe$",     # environment variables
+    re.IGNORECASE)
+# `describe --attestation-file=F` saves to F; --flags-file can bring any flag.
+_GCLOUD_FILE_WORDS = frozenset({"file", "outfile", "output", "destination", "dir", "directory"})
+
+
+def _gcloud_command(path: list[str]) -> int:
+    """Index of the command word in ``path`` (len(path) when it names only groups)."""
+    i = 1 if path[0] in _GCLOUD_TRACKS else 0
+    if i >= len(path) or path[i] not in _GCLOUD_TOP_GROUPS:
+        return i
+    i += 1
+    while i < len(path) and (path[i] in _GCLOUD_GROUPS or (path[i - 1], path[i]) in _GCLOUD_GROUPS_UNDER):
+        i += 1
+    return i
+
+
+def _gcloud_kind(path: list[str], at: int) -> str:
+    if at >= len(path):
+        return "other"                               # a group: gcloud prints its help
+    command, group = path[at], path[at - 1] if at else ""
+    if group not in _GCLOUD_TRACKS and group and (
+            command in _GCLOUD_READS or (group, command) in _GCLOUD_READS_UNDER):
+        return "read"
+    return "destructive" if _action_kind(command) == "destructive" else "other"
+
+
+def _gcloud_names_a_file(word: str) -> bool:
+    return word.startswith("--") and not _GCLOUD_FILE_WORDS.isdisjoint(
+        word.partition("=")[0][2:].split("-"))
 
 
 def _gcloud(argv: list[str]) -> Operation:
-    """gcloud GROUP... COMMAND [NAME]: the leaf is the last path word or the one before NAME."""
-    path = _leading_path(argv[1:], _GCLOUD_VALUED, _GCLOUD_FLAGS)
-    if not path:
+    split = _split_command(argv[1:], _GCLOUD_VALUED, _GCLOUD_FLAGS)
+    if not split or not split[0]:
         return _opaque(argv, "gcloud call without a command")
-    leaf = len(path) - 2 if len(path) >= 2 and path[-2] in _GCLOUD_NAMED_READS else len(path) - 1
-    exposed = _prints_credentials(argv, path[:leaf + 1], _GCLOUD_SECRET_COMMANDS)
-    if any(_gcloud_runs_something(index, word) for index, word in enumerate(path[:leaf])):
-        return _cloud_result(argv, "other", path, exposed)
-    return _cloud_result(argv, _action_kind(path[leaf]), path, exposed)
-
-
-def _gcloud_runs_something(index: int, word: str) -> bool:
-    if word == "run" and index == 0:        # `gcloud run services list`: run is a group
-        return False
-    return word in _GCLOUD_RUNNERS or _action_kind(word) != "other"
+    path, rest = split
+    at = _gcloud_command(path)
+    kind = _gcloud_kind(path, at)
+    exposed = _prints_credentials(argv, path[:at + 1], _GCLOUD_SECRET_COMMANDS)
+    file_flag = next((word for word in rest if _gcloud_names_a_file(word)), None)
+    if kind == "read" and file_flag and not exposed:
+        return _cloud_result(argv, "other", path, f"gcloud option {file_flag} may write a local file")
+    return _cloud_result(argv, kind, path, exposed)
 
 
 _CLOUD_CLIS: dict[str, Callable[[list[str]], Operation]] = {"aws": _aws, "az": _az, "gcloud": _gcloud}
