@@ -100,11 +100,11 @@ def test_a_reload_elsewhere_while_this_one_reads_its_files_is_still_followed(pai
 
     def load_then_someone_reloads(*args):
         engine = real_load(*args)                                 # a has read the old policy
+        monkeypatch.setattr(gateway_module.Engine, "load", real_load)
         policy.write_text(FROZEN)
         b.reload(by="root")                                       # b reads the new one, counts a generation
         return engine
     monkeypatch.setattr(gateway_module.Engine, "load", load_then_someone_reloads)
     a.reload(by="signal")
-    monkeypatch.setattr(gateway_module.Engine, "load", real_load)
     assert effect(a) == "allow"                                   # still the old policy here...
     assert a.follow_reloads() and effect(a) == "deny"             # ...until it follows b's reload
