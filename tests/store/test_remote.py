@@ -182,3 +182,26 @@ def test_a_peer_far_behind_is_dropped(pair, monkeypatch):
         s.settimeout(30)
         while s.recv(1 << 16):                                 # then read: the stream ends (hung up)
             pass
+
+
+def test_closing_the_store_while_it_serves_is_prompt(tmp_path):
+    """The writer waits on the workers' sockets, not its queue: the stop mark must still wake it."""
+    parent = open_store(f"sqlite:///{tmp_path / 'bw.db'}")
+    parent.migrate()
+    server = parent.serve_writer(str(tmp_path / "writer.sock"))
+    time.sleep(0.1)                                            # let it block on the sockets
+    started = time.monotonic()
+    parent.close()
+    assert time.monotonic() - started < 5
+    server.close()                                             # its writer is gone: it shuts itself
+    assert not os.path.exists(server.path)
+
+
+def test_a_local_write_is_not_held_up_by_idle_workers(pair):
+    """A write of the serving process itself wakes the writer from its wait on the sockets."""
+    parent, _, _ = pair
+    time.sleep(0.1)
+    started = time.monotonic()
+    for n in range(20):
+        parent.transact(lambda tx: tx.audit("note", "bob", {"n": n}, NOW))
+    assert time.monotonic() - started < 5 and parent.batches >= 20

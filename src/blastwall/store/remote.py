@@ -19,11 +19,12 @@ worker's own writer, as without ``--workers``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 import itertools
 import os
 import pickle
-import queue
+import selectors
 import socket
 import struct
 import threading
@@ -34,6 +35,7 @@ from blastwall.store.base import StoreError, Work
 FRAME = struct.Struct("!I")
 MAX_FRAME = 64 * 2**20
 _SAFE_MODULES = {"datetime": {"datetime", "timedelta", "timezone", "date"}}
+_WAKE = object()
 
 
 class _Unpickler(pickle.Unpickler):
@@ -70,8 +72,14 @@ def _portable(exc: BaseException) -> BaseException:
 
 # the writer process -----------------------------------------------------------------------
 class WriterServer:
-    """Accepts service processes on ``path`` and commits their works through ``writer``
-    (a GroupCommitWriter: the same batches as this process's own writes)."""
+    """Accepts service processes on ``path`` and commits their works through ``writer`` (a
+    GroupCommitWriter: the same batches as this process's own writes).
+
+    The writer's own thread does it all: it waits on the sockets, reads the frames, runs their
+    works and sends the answers (without blocking; see _Outbox).  Measured at 2,000 decisions/s,
+    handing each frame from a reader thread to the writer thread and each answer on to a sender
+    thread cost ~0.1 ms at the median and 2.5 ms at p99 per hand-off: each one waits for the
+    GIL and for a core that the workers keep busy."""
 
     def __init__(self, writer, path: str) -> None:
         self._writer, self.path = writer, path
@@ -79,99 +87,202 @@ class WriterServer:
         self._sock.bind(path)
         os.chmod(path, 0o600)
         self._sock.listen(64)
+        self._sock.setblocking(False)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._wake_fds, self._wake_lock = (self._wake_r, self._wake_w), threading.Lock()
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._sock, selectors.EVENT_READ, None)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._peers: dict[socket.socket, _Outbox] = {}
+        self._ready: collections.deque = collections.deque()     # (work, sink, tag) read, not yet taken
         self._closed = False
-        self._conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, name="blastwall-writer-accept", daemon=True).start()
+        writer.attach(self)
+
+    # called by the writer thread ------------------------------------------------------------
+    def poll(self, block: bool, limit: int) -> list:
+        """Up to ``limit`` works read from the peers; waits for one if ``block`` and none is ready."""
+        if not self._closed and len(self._ready) < limit:
+            self._select(block and not self._ready)
+        if self._closed:                 # close() asked: hang up on everyone (works read, not run, are dropped)
+            self._writer.detach(self)
+            self._shut()
+            return []
+        ready = self._ready
+        return [ready.popleft() for _ in range(min(limit, len(ready)))]
+
+    def _select(self, block: bool) -> None:
+        for key, events in self._sel.select(None if block else 0):
+            if key.data is None:
+                self._accept()
+            elif key.data is _WAKE:
+                self._drain_wake()
+            else:
+                if events & selectors.EVENT_WRITE:
+                    key.data.flush()
+                if events & selectors.EVENT_READ:
+                    self._receive(key.data)
 
     def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), name="blastwall-writer-conn", daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        outbox = _Outbox(conn)
-        reader = conn.makefile("rb", buffering=1 << 16)
         try:
-            while True:
-                head = reader.read(FRAME.size)
-                if len(head) < FRAME.size:
-                    return
-                (size,) = FRAME.unpack(head)
-                if size > MAX_FRAME:
-                    return
-                body = reader.read(size)
-                if len(body) < size:
-                    return
-                rid, work = loads(body)
-                if not isinstance(work, Work) or type(rid) is not int:
-                    raise pickle.UnpicklingError("not an (id, Work) frame")
-                try:
-                    self._writer.submit_to(work, outbox, rid)
-                except StoreError as exc:
-                    outbox.send([(rid, False, exc)])
-        except Exception:  # noqa: BLE001  a broken or foreign peer (bad frame, bad pickle): drop it
+            conn, _ = self._sock.accept()
+        except OSError:
             return
-        finally:
-            outbox.close()
-            reader.close()
-            conn.close()
+        conn.setblocking(False)
+        outbox = _Outbox(conn, self)
+        self._peers[conn] = outbox
+        self._sel.register(conn, selectors.EVENT_READ, outbox)
+
+    def _receive(self, outbox: "_Outbox") -> None:
+        try:
+            data = outbox.conn.recv(1 << 18)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(outbox)
+            return
+        try:
+            for rid, work in outbox.frames(data):
+                self._ready.append((work, outbox, rid))
+        except Exception:  # noqa: BLE001  a broken or foreign peer (bad frame, bad pickle): drop it
+            self.drop(outbox)
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def watch_writes(self, outbox: "_Outbox", on: bool) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if on else 0)
+        try:
+            self._sel.modify(outbox.conn, events, outbox)
+        except (KeyError, ValueError, OSError):
+            self.drop(outbox)
+
+    def drop(self, outbox: "_Outbox") -> None:
+        """Hang up on a peer; its works already read still run, their answers go nowhere."""
+        if self._peers.pop(outbox.conn, None) is None:
+            return
+        outbox.dead = True
+        try:
+            self._sel.unregister(outbox.conn)
+        except (KeyError, ValueError):
+            pass
+        outbox.conn.close()
+
+    def _shut(self) -> None:
+        for outbox in list(self._peers.values()):
+            self.drop(outbox)
+        if self._sel.get_map() is not None:
+            self._sel.close()
+        self._sock.close()
+        with self._wake_lock:
+            fds, self._wake_fds = self._wake_fds, ()
+        for fd in fds:
+            os.close(fd)
+
+    # any thread -------------------------------------------------------------------------------
+    def wake(self) -> None:
+        with self._wake_lock:            # never a write to a closed (maybe reused) descriptor
+            if self._wake_fds:
+                try:
+                    os.write(self._wake_w, b"\0")
+                except BlockingIOError:  # full: a wake is pending anyway
+                    pass
 
     def close(self) -> None:
+        """Stop serving: every peer is hung up on at once, and the path removed."""
+        if self._closed:
+            return
         self._closed = True
-        self._sock.close()
-        for conn in self._conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         try:
             os.unlink(self.path)
         except OSError:
             pass
+        for conn in list(self._peers):   # the writer thread closes them; their workers see the end now
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._writer.running:
+            self.wake()                  # its next poll shuts everything
+        else:
+            self._shut()
 
 
 class _Outbox:
-    """Where one connection's settled works go: one frame per batch, sent by this connection's own
-    thread, so a peer that stops reading never holds up the writer (which holds the write lock)."""
+    """One peer: its unread input and unsent answers.  Answers are sent without blocking; what the
+    peer does not take stays here, so a peer that stops reading never holds up the writer (which
+    holds the write lock), and one MAX_QUEUED frames behind is hung up on."""
 
     MAX_QUEUED = 10_000                     # frames unsent to a peer that stopped reading: drop it
 
-    def __init__(self, conn: socket.socket) -> None:
-        self._conn = conn
-        self._frames: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._send_loop, name="blastwall-writer-send", daemon=True).start()
+    def __init__(self, conn: socket.socket, server: WriterServer) -> None:
+        self.conn, self._server = conn, server
+        self.dead = False
+        self._watching = False           # for room to write: only while answers wait
+        self._buf = bytearray()
+        self._unsent: collections.deque = collections.deque()
+
+    def frames(self, data: bytes):
+        """The (id, Work) frames ``data`` completes; raises on a bad one."""
+        buf = self._buf
+        buf += data
+        at = 0
+        while len(buf) - at >= FRAME.size:
+            (size,) = FRAME.unpack_from(buf, at)
+            if size > MAX_FRAME:
+                raise pickle.UnpicklingError(f"a frame of {size} bytes")
+            if len(buf) - at - FRAME.size < size:
+                break
+            rid, work = loads(bytes(buf[at + FRAME.size:at + FRAME.size + size]))
+            if not isinstance(work, Work) or type(rid) is not int:
+                raise pickle.UnpicklingError("not an (id, Work) frame")
+            at += FRAME.size + size
+            yield rid, work
+        del buf[:at]
 
     def settled(self, items) -> None:
         self.send([(i.tag, i.error is None, i.result if i.error is None else _portable(i.error)) for i in items])
 
     def send(self, answers: list) -> None:
+        if self.dead:
+            return
         try:
             data = frame(answers)
         except Exception as exc:  # noqa: BLE001  a result that does not pickle
             data = frame([(rid, False, StoreError(f"the writer could not return the result: {exc}"))
                           for rid, _, _ in answers])
-        if self._frames.qsize() >= self.MAX_QUEUED:
-            self.close()
+        if len(self._unsent) >= self.MAX_QUEUED:
+            self._server.drop(self)
             return
-        self._frames.put(data)
+        self._unsent.append(memoryview(data))
+        if len(self._unsent) == 1:
+            self.flush()
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Send what the socket takes now; watch for room when some is left."""
+        unsent = self._unsent
         try:
-            self._conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
+            while unsent:
+                n = self.conn.send(unsent[0])
+                if n < len(unsent[0]):
+                    unsent[0] = unsent[0][n:]
+                    break
+                unsent.popleft()
+        except BlockingIOError:
             pass
-        self._frames.put(None)
-
-    def _send_loop(self) -> None:
-        while (data := self._frames.get()) is not None:
-            try:
-                self._conn.sendall(data)
-            except OSError:
-                return                              # the worker is gone; its callers went with it
+        except OSError:                     # the worker is gone; its callers went with it
+            self._server.drop(self)
+            return
+        if bool(unsent) != self._watching:
+            self._watching = bool(unsent)
+            self._server.watch_writes(self, self._watching)
 
 
 # a service process ----------------------------------------------------------------------------

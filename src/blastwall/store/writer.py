@@ -18,6 +18,7 @@ from blastwall.store.base import StoreError
 from blastwall.store.sql import Dialect, SqlTx, lock_head
 
 _STOP = object()
+_WAKE = object()                         # wakes a writer blocked on its queue (a source was attached)
 
 
 class _Pending:
@@ -79,6 +80,7 @@ class GroupCommitWriter:
         """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes)."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
         self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._source = None              # another process's works, read by this thread (store/remote.py)
         self._conn = None
         self._closed = False
         self.batches = 0                 # committed batches (for tests and benchmarks)
@@ -91,7 +93,7 @@ class GroupCommitWriter:
         if self._closed:
             raise StoreError("the store is closed")
         item = _Pending(work)
-        self._q.put(item)
+        self._put(item)
         item.done.acquire()
         return item.outcome()
 
@@ -100,8 +102,14 @@ class GroupCommitWriter:
         if self._closed:
             raise StoreError("the store is closed")
         future = asyncio.get_running_loop().create_future()
-        self._q.put(_Pending(work, future))
+        self._put(_Pending(work, future))
         return await future
+
+    def _put(self, item) -> None:
+        self._q.put(item)
+        source = self._source
+        if source is not None:           # the writer may be waiting on the source, not the queue
+            source.wake()
 
     def pending(self) -> int:
         """Works queued and not yet taken by the writer."""
@@ -110,41 +118,66 @@ class GroupCommitWriter:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._q.put(_STOP)
+            self._put(_STOP)
             self._thread.join(timeout=30)
 
-    def submit_to(self, work: Callable[[SqlTx], Any], sink, tag: Any) -> None:
-        """Queue ``work``; when its batch is settled, ``sink.settled(items)`` gets it with every other
-        item of that sink in the batch (``item.tag``, ``item.result``, ``item.error``)."""
-        if self._closed:
-            raise StoreError("the store is closed")
-        self._q.put(_Pending(work, sink=sink, tag=tag))
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def attach(self, source) -> None:
+        """Let this writer's thread also take works from ``source`` (a WriterServer), in the same
+        batches as this process's own: ``source.poll(block, limit)`` returns ``(work, sink, tag)``
+        triples (at most ``limit``; waiting for one when ``block``), ``source.wake()`` ends a wait.
+        When the batch is settled, ``sink.settled(items)`` gets its items (``item.tag``,
+        ``item.result``, ``item.error``), from this thread."""
+        self._source = source
+        self._q.put(_WAKE)               # it may be blocked on the queue
+
+    def detach(self, source) -> None:
+        if self._source is source:
+            self._source = None
+            source.wake()                # it may be blocked on the source
 
     # writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            batch = [self._q.get()]
+            batch = self._first()
             try:
                 with self._batch_lock():      # works queued while it waits for the lock join the batch
                     stopping = self._fill(batch)
                     if batch:
                         self._run(batch)
             except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
-                self._settle_all([b for b in batch if b is not _STOP],
+                self._settle_all([b for b in batch if b is not _STOP and b is not _WAKE],
                                  StoreError(f"store writer failed: {exc!r}"))
         self._fail_queued()
         self._drop_conn()
 
+    def _first(self) -> list:
+        """Wait for work: on the queue, or (with a source attached) on the source or the queue."""
+        while (source := self._source) is not None:
+            if not self._q.empty():
+                return []
+            taken = source.poll(True, self._max)
+            if taken:
+                return [_Pending(w, sink=sink, tag=tag) for w, sink, tag in taken]
+        return [self._q.get()]
+
     def _fill(self, batch: list) -> bool:
-        """Add what is queued (up to max_batch) and drop the stop mark; True if it was there."""
+        """Add what is queued and what the source has ready (up to max_batch), and drop the stop
+        and wake marks; True if the stop mark was there."""
         while len(batch) < self._max:
             try:
                 batch.append(self._q.get_nowait())
             except queue.Empty:
                 break
+        source = self._source
+        if source is not None and len(batch) < self._max:
+            batch.extend(_Pending(w, sink=sink, tag=tag) for w, sink, tag in source.poll(False, self._max - len(batch)))
         stopping = _STOP in batch
-        batch[:] = [b for b in batch if b is not _STOP]
+        batch[:] = [b for b in batch if b is not _STOP and b is not _WAKE]
         return stopping
 
     def _run(self, batch: list[_Pending]) -> None:
@@ -224,7 +257,7 @@ class GroupCommitWriter:
                 item = self._q.get_nowait()
             except queue.Empty:
                 return
-            if item is not _STOP:
+            if item is not _STOP and item is not _WAKE:
                 self._settle_all([item], StoreError("the store is closed"))
 
     def _drop_conn(self) -> None:
