@@ -1,0 +1,51 @@
+"""Lookups on the decision path cost the same however much history the store holds (SQLite's
+virtual-machine steps counted, not time)."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+from blastwall.store.base import open_store
+from blastwall.store.sql import _LIVE_APPROVED, _LIVE_PENDING, _time
+
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+
+
+def _requests(store, n: int, digest: str = "d-x") -> None:
+    """``n`` requests for one digest, each filed a second after the last with a 1 s lifetime."""
+    def write(tx):
+        for i in range(n):
+            at = T0 + timedelta(seconds=i)
+            tx.insert_request({"id": f"r{digest}{i}", "proposal_id": "p", "digest": digest, "approvers": 2,
+                               "scope": {}, "state": "pending", "created_at": at,
+                               "expires_at": at + timedelta(seconds=1), "emergency": False})
+    store.transact(write)
+
+
+def _steps(path, sql: str, now: datetime) -> int:
+    conn = sqlite3.connect(path)
+    count = [0]
+
+    def step():
+        count[0] += 1
+    conn.set_progress_handler(step, 1)
+    conn.execute(sql, ("d-x", 2, 0, _time(now))).fetchall()
+    conn.close()
+    return count[0]
+
+
+def test_finding_the_live_request_does_not_read_expired_ones(tmp_path):
+    costs = {}
+    for n in (10, 2_000):
+        path = str(tmp_path / f"bw{n}.db")
+        store = open_store(f"sqlite:///{path}")
+        store.migrate()
+        for digest in ("d-x", "d-y", "d-z"):
+            _requests(store, n, digest)
+        live = T0 + timedelta(seconds=n - 0.5)                      # only the newest is still live
+        assert store.read(lambda tx: tx.live_request("d-x", 2, False, live)) == f"rd-x{n - 1}"
+        later = T0 + timedelta(seconds=n + 5)                       # none is
+        assert store.read(lambda tx: tx.live_request("d-x", 2, False, later)) is None
+        store.close()
+        costs[n] = [_steps(path, sql, now) for sql in (_LIVE_PENDING, _LIVE_APPROVED) for now in (live, later)]
+    assert all(big <= small * 1.5 + 20 for big, small in zip(costs[2_000], costs[10])), costs
