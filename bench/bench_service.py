@@ -173,11 +173,12 @@ class Server:
     """A real `blastwall serve` process."""
 
     def __init__(self, tmp: Path, principals: Path, policy: Path, workers: int, src: str | None = None,
-                 cold: bool = False) -> None:
+                 cold: bool = False, fresh: bool = False) -> None:
         """``src``: run the service from another copy of blastwall's source (a baseline); ``cold``:
-        with no blast radius kept between proposals."""
+        with no blast radius kept between proposals; ``fresh``: on a database of its own."""
         self.port = free_port()
-        self.db = tmp / f"service-{workers}-{'base' if src else 'this'}{'-cold' if cold else ''}.db"
+        self.db = tmp / (f"service-{workers}-{'base' if src else 'this'}{'-cold' if cold else ''}"
+                         f"{'-fresh' if fresh else ''}.db")
         args = [sys.executable, "-c", "from blastwall.cli.main import main; main()", "serve",
                 "--inventory", str(SAMPLE_FLEET), "--policy", str(policy), "--principals", str(principals),
                 "--db", f"sqlite:///{self.db}", "--port", str(self.port)]
@@ -316,29 +317,34 @@ async def load(port: int, agents: list[str], warmup: float, seconds: float, rate
 
 def bench_http(tmp: Path, principals: Path, policy: Path, agents: list[str], workers: int,
                warmup: float, seconds: float, rates: list[float], src: str | None = None,
-               cold: bool = False) -> list[dict]:
-    """One service: its saturation throughput, then its latency at each offered rate."""
-    server = Server(tmp, principals, policy, workers, src, cold)
+               cold: bool = False, fresh: bool = False) -> list[dict]:
+    """One service: its saturation throughput, then its latency at each offered rate.  ``fresh``:
+    only the offered rates, on a new database (the other rows run on what the rows before wrote)."""
+    server = Server(tmp, principals, policy, workers, src, cold, fresh)
     procs = (f"{workers} process{'es' if workers > 1 else ''}" + (f", baseline {src}" if src else "")
-             + (", cold" if cold else ""))
+             + (", cold" if cold else "") + (", new database" if fresh else ""))
     results = []
     try:
         server.wait_ready()
-        results.append(http_run(server, agents, warmup, seconds, None,
-                                f"blastwall serve ({procs}), {len(agents)} agents as fast as answered"))
-        sustainable = {round(results[0]["rate"] * f, -1) for f in SUSTAINABLE}    # loads it keeps up with
+        if not fresh:
+            results.append(http_run(server, agents, warmup, seconds, None,
+                                    f"blastwall serve ({procs}), {len(agents)} agents as fast as answered"))
+        sustainable = {round(results[0]["rate"] * f, -1) for f in SUSTAINABLE} if results else set()
         for rate in sorted({*rates, *sustainable}) if not cold else rates:
             results.append(http_run(server, agents, warmup, seconds, rate,
                                     f"blastwall serve ({procs}), {len(agents)} agents at {rate:,.0f}/s offered"))
     finally:
         server.stop()
     results[-1]["records"] = check_chain_file(server.db)
+    for r in results:
+        r["workers"] = workers
     return results
 
 
 def http_run(server: Server, agents: list[str], warmup: float, seconds: float, rate: float | None,
              what: str) -> dict:
     run = asyncio.run if not _uvloop() else _uvloop().run
+    db_mb = sum(f.stat().st_size for f in server.db.parent.glob(server.db.name + "*")) / 1e6
     probe = FsyncProbe(server.db.parent) if rate is not None else None
     cpu0, own0, wall0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
     out = run(load(server.port, agents, warmup, seconds, rate))
@@ -351,7 +357,7 @@ def http_run(server: Server, agents: list[str], warmup: float, seconds: float, r
         seconds = max(seconds, out["end"] - out["start"])
     return summarise("http", what, ok, seconds, out["lat"], effects=out["effects"], errors=errors,
                      server_cpu=cpu / wall, loadgen_cpu=own / wall, cpu_ms=cpu / wall * seconds / max(1, ok) * 1e3,
-                     offered=rate, fsync=fsync)
+                     offered=rate, fsync=fsync, db_mb=db_mb)
 
 
 class FsyncProbe:
@@ -428,7 +434,7 @@ def notes(results: list[dict]) -> list[str]:
             out.append(f"- {r['what']}: non-200 answers {r['errors']}")
         if r.get("fsync"):
             out.append(f"- {r['what']}: fdatasync beside it p50 {r['fsync'][0]:.2f} ms, p99 {r['fsync'][1]:.2f} ms, "
-                       f"max {r['fsync'][2]:.1f} ms")
+                       f"max {r['fsync'][2]:.1f} ms; the database held {r['db_mb']:,.0f} MB when it started")
         if r.get("records"):
             out.append(f"- {r['what']}: {r['records']:,} audit records, chain verified"
                        + (f", {r['n'] / max(1, r['batches']):.1f} decisions per commit" if r.get("batches") else ""))
@@ -474,6 +480,11 @@ def main() -> None:
             for r in bench_http(tmp, principals, policy, agents, w, args.warmup, args.seconds, args.rates):
                 results.append(r)
                 show(r)
+        for r in bench_http(tmp, principals, policy, agents, max(args.workers), args.warmup, args.seconds,
+                            args.rates, fresh=True):
+            r["fresh"] = True
+            results.append(r)
+            show(r)
         if not args.no_cold:
             for r in bench_http(tmp, principals, policy, agents, max(args.workers), args.warmup, args.seconds,
                                 args.rates, cold=True):
@@ -489,7 +500,8 @@ def show(r: dict) -> None:
 
 def verdicts(results: list[dict]) -> list[str]:
     """Throughput from the saturation runs; latency from the runs at the target rate."""
-    http = [r for r in results if r["name"] == "http" and not r.get("baseline") and not r.get("cold")]
+    http = [r for r in results if r["name"] == "http" and not r.get("baseline") and not r.get("cold")
+            and not r.get("fresh")]
     best = max((r for r in http if r["offered"] is None), key=lambda r: r["rate"])
     out = [f"- Throughput: {best['rate']:,.0f} decisions/s at most ({best['what']}): "
            f"{'meets' if best['rate'] >= TARGET_RATE else 'MISSES'} the {TARGET_RATE:,}/s target."]
@@ -508,6 +520,13 @@ def verdicts(results: list[dict]) -> list[str]:
                    f"(p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms; {r['what']}).")
     else:
         out.append(f"- No offered rate measured kept p99 <= {TARGET_P99_MS:g} ms in this run.")
+    grown = {r["workers"]: r["db_mb"] for r in at_target}
+    for r in (r for r in results if r.get("fresh") and r["offered"] == TARGET_RATE):
+        before = grown.get(r["workers"])
+        out.append(f"- On a new database: at {TARGET_RATE:,}/s offered p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
+                   f"{r['rate']:,.0f}/s answered ({r['what']})"
+                   + (f"; the row above at this rate started on {before:,.0f} MB written by the rows before it"
+                      if before is not None else "") + ".")
     cold = [r for r in results if r.get("cold")]
     if cold:
         sat = max(cold, key=lambda r: r["rate"] if r["offered"] is None else 0)
