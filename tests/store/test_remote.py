@@ -205,3 +205,47 @@ def test_a_local_write_is_not_held_up_by_idle_workers(pair):
     for n in range(20):
         parent.transact(lambda tx: tx.audit("note", "bob", {"n": n}, NOW))
     assert time.monotonic() - started < 5 and parent.batches >= 20
+
+
+def test_many_workers_and_local_writes_at_once_all_land_in_one_chain(tmp_path):
+    """Four worker processes' connections (here: threads with their own loops) and the serving
+    process's own writes, all at once: every acknowledged work is recorded, once, in one chain."""
+    url = f"sqlite:///{tmp_path / 'bw.db'}"
+    parent = open_store(url)
+    parent.migrate()
+    server = parent.serve_writer(str(tmp_path / "writer.sock"))
+    workers = [open_store(url) for _ in range(4)]
+    for w in workers:
+        w.share_writer(server.path)
+    acked: list[str] = []
+    lock = threading.Lock()
+
+    def worker(store, n):
+        async def many():
+            return await asyncio.gather(*[store.transact_async(Work(record_proposal, (record(
+                "deny", digest=f"sha256:{n}-{i}"),))) for i in range(150)])
+        ids = [r["proposal_id"] for r in asyncio.run(many())]
+        with lock:
+            acked.extend(ids)
+
+    def local():
+        for i in range(100):
+            parent.transact(lambda tx: tx.audit("note", "bob", {"i": i}, NOW))
+    threads = [threading.Thread(target=worker, args=(w, n)) for n, w in enumerate(workers)]
+    threads.append(threading.Thread(target=local))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert len(acked) == 600 == len(set(acked))
+        stored = {p["id"] for p in parent.list_proposals(limit=1000)}
+        assert stored == set(acked)
+        records = list(iter_records(parent))
+        assert len(records) == 600 * 2 + 100 and verify(records, head=parent.audit_head()).ok
+        assert all(w.batches == 0 for w in workers)               # every work went through the parent
+    finally:
+        server.close()
+        for w in workers:
+            w.close()
+        parent.close()
