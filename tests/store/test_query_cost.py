@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from blastwall.store.base import open_store
-from blastwall.store.sql import _LIVE_APPROVED, _LIVE_PENDING, _time
+from blastwall.store.sql import _LIVE, _time
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -29,7 +29,7 @@ def _steps(path, sql: str, now: datetime) -> int:
     def step():
         count[0] += 1
     conn.set_progress_handler(step, 1)
-    conn.execute(sql, ("d-x", 2, 0, _time(now))).fetchall()
+    conn.execute(sql, ("d-x", 2, 0, _time(now), _time(now))).fetchall()
     conn.close()
     return count[0]
 
@@ -47,5 +47,21 @@ def test_finding_the_live_request_does_not_read_expired_ones(tmp_path):
         later = T0 + timedelta(seconds=n + 5)                       # none is
         assert store.read(lambda tx: tx.live_request("d-x", 2, False, later)) is None
         store.close()
-        costs[n] = [_steps(path, sql, now) for sql in (_LIVE_PENDING, _LIVE_APPROVED) for now in (live, later)]
+        costs[n] = [_steps(path, _LIVE, now) for now in (live, later)]
+        with sqlite3.connect(path) as conn:                     # the open index: what may be live, no more
+            assert conn.execute("SELECT COUNT(*) FROM approval_requests WHERE open_digest IS NOT NULL"
+                                ).fetchone()[0] == 3
     assert all(big <= small * 1.5 + 20 for big, small in zip(costs[2_000], costs[10])), costs
+
+
+def test_a_request_that_cannot_be_live_leaves_the_open_index(tmp_path):
+    path = str(tmp_path / "bw.db")
+    store = open_store(f"sqlite:///{path}")
+    store.migrate()
+    _requests(store, 1)
+    store.transact(lambda tx: tx.set_request_state("rd-x0", "approved"))
+    store.transact(lambda tx: tx.set_request_state("rd-x0", "vetoed"))
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM approval_requests WHERE open_digest IS NOT NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT state FROM approval_requests").fetchone()[0] == "vetoed"
