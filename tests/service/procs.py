@@ -42,6 +42,7 @@ class Service:
             args += ["--policy", str(policy)]
         args += list(extra_args)
         self.log = (tmp / f"serve-{self.port}.log").open("w")
+        self.workers = "--workers" in extra_args
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30.0) -> "Service":
@@ -51,11 +52,21 @@ class Service:
                 raise RuntimeError(f"service exited {self.proc.returncode}: {Path(self.log.name).read_text()}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
+                    return self._every_worker_ready(deadline)
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
         raise RuntimeError("service did not become ready")
+
+    def _every_worker_ready(self, deadline: float) -> "Service":
+        """One answer shows one worker up.  The kernel spreads fresh connections over the workers'
+        sockets, and a connection to a worker still starting waits for it: 24 answered in a row on
+        fresh connections means every worker has loaded its files (a test may change them next)."""
+        if self.workers:
+            for _ in range(24):
+                if httpx.get(self.url + "/healthz", timeout=max(1.0, deadline - time.monotonic())).status_code != 200:
+                    raise RuntimeError(f"a worker is not ready: {Path(self.log.name).read_text()}")
+        return self
 
     def kill(self, sig: int = 9) -> None:
         if self.proc.poll() is None:
