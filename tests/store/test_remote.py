@@ -249,3 +249,29 @@ def test_many_workers_and_local_writes_at_once_all_land_in_one_chain(tmp_path):
         for w in workers:
             w.close()
         parent.close()
+
+
+def test_a_broken_selector_stops_serving_but_not_the_writer(pair, monkeypatch):
+    """Nothing in the writer's wait on the sockets may end its thread: local writes go on, and the
+    workers, hung up on, commit on their own."""
+    parent, worker, server = pair
+    run(worker.transact_async(Work(record_proposal, (record(),))))
+
+    def broken(timeout=None):
+        raise OSError("selector gone")
+    monkeypatch.setattr(server._sel, "select", broken)
+    done = []
+    local = threading.Thread(target=lambda: done.append(
+        parent.transact(lambda tx: tx.audit("note", "bob", {"after": "broken"}, NOW).seq)), daemon=True)
+    local.start()
+    local.join(timeout=30)
+    assert done, "the writer thread died with its source"
+
+    async def after():
+        try:
+            return await worker.transact_async(Work(record_proposal, (record(),)))
+        except StoreError:                      # in flight when it was hung up on: refused, not lost
+            return await worker.transact_async(Work(record_proposal, (record(),)))
+    assert run(after())["proposal_id"] and worker.batches >= 1
+    assert not os.path.exists(server.path)
+    assert verify(list(iter_records(parent)), head=parent.audit_head()).ok

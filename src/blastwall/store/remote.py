@@ -103,9 +103,12 @@ class WriterServer:
     # called by the writer thread ------------------------------------------------------------
     def poll(self, block: bool, limit: int) -> list:
         """Up to ``limit`` works read from the peers; waits for one if ``block`` and none is ready."""
-        if not self._closed and len(self._ready) < limit:
-            self._select(block and not self._ready)
-        if self._closed:                 # close() asked: hang up on everyone (works read, not run, are dropped)
+        try:
+            if not self._closed and len(self._ready) < limit:
+                self._select(block and not self._ready)
+        except Exception:  # noqa: BLE001  a broken selector: stop serving (the workers commit on their own)
+            self._closed = True
+        if self._closed:                 # hang up on everyone (works read, not run, are dropped)
             self._writer.detach(self)
             self._shut()
             return []
@@ -176,6 +179,10 @@ class WriterServer:
         outbox.conn.close()
 
     def _shut(self) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
         for outbox in list(self._peers.values()):
             self.drop(outbox)
         if self._sel.get_map() is not None:
@@ -201,7 +208,7 @@ class WriterServer:
             return
         self._closed = True
         try:
-            os.unlink(self.path)
+            os.unlink(self.path)         # no new peer from now on
         except OSError:
             pass
         for conn in list(self._peers):   # the writer thread closes them; their workers see the end now
