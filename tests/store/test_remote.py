@@ -193,8 +193,31 @@ def test_closing_the_store_while_it_serves_is_prompt(tmp_path):
     started = time.monotonic()
     parent.close()
     assert time.monotonic() - started < 5
-    server.close()                                             # its writer is gone: it shuts itself
+    assert server._sel.get_map() is None                      # the ending writer shut its sockets
+    server.close()                                             # and closing after that is harmless
     assert not os.path.exists(server.path)
+
+
+def test_a_worker_is_not_left_waiting_on_a_writer_that_stopped(tmp_path):
+    """The serving store closed first: its workers are hung up on and commit on their own."""
+    url = f"sqlite:///{tmp_path / 'bw.db'}"
+    parent, worker = open_store(url), open_store(url)
+    parent.migrate()
+    server = parent.serve_writer(str(tmp_path / "writer.sock"))
+    worker.share_writer(server.path)
+    try:
+        run(worker.transact_async(Work(record_proposal, (record(),))))
+        parent.close()
+
+        async def after():
+            try:
+                return await asyncio.wait_for(worker.transact_async(Work(record_proposal, (record(),))), 10)
+            except StoreError:                  # it was on its way when the writer went
+                return await asyncio.wait_for(worker.transact_async(Work(record_proposal, (record(),))), 10)
+        assert run(after())["proposal_id"] and worker.batches >= 1
+    finally:
+        server.close()
+        worker.close()
 
 
 def test_a_local_write_is_not_held_up_by_idle_workers(pair):

@@ -91,7 +91,7 @@ class WriterServer:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._wake_fds, self._wake_lock = (self._wake_r, self._wake_w), threading.Lock()
+        self._wake_lock, self._shut_done = threading.Lock(), False
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._sock, selectors.EVENT_READ, None)
         self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
@@ -107,7 +107,7 @@ class WriterServer:
             if not self._closed and len(self._ready) < limit:
                 self._select(block and not self._ready)
         except Exception:  # noqa: BLE001  a broken selector: stop serving (the workers commit on their own)
-            self._closed = True
+            self.close()
         if self._closed:                 # hang up on everyone (works read, not run, are dropped)
             self._writer.detach(self)
             self._shut()
@@ -130,7 +130,10 @@ class WriterServer:
     def _accept(self) -> None:
         try:
             conn, _ = self._sock.accept()
-        except OSError:
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:                  # out of descriptors, say: stop accepting rather than spin on it
+            self._sel.unregister(self._sock)
             return
         conn.setblocking(False)
         outbox = _Outbox(conn, self)
@@ -178,25 +181,28 @@ class WriterServer:
             pass
         outbox.conn.close()
 
+    def abandon(self) -> None:
+        """From the writer thread as it ends: hang up on everyone now (they commit on their own)."""
+        self.close()
+        self._shut()
+
     def _shut(self) -> None:
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-        for outbox in list(self._peers.values()):
-            self.drop(outbox)
-        if self._sel.get_map() is not None:
-            self._sel.close()
-        self._sock.close()
+        """Close every socket and the wake pipe, once; never while the writer thread polls them."""
         with self._wake_lock:
-            fds, self._wake_fds = self._wake_fds, ()
-        for fd in fds:
-            os.close(fd)
+            if self._shut_done:
+                return
+            self._shut_done = True
+            for outbox in list(self._peers.values()):
+                self.drop(outbox)
+            self._sel.close()
+            self._sock.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     # any thread -------------------------------------------------------------------------------
     def wake(self) -> None:
         with self._wake_lock:            # never a write to a closed (maybe reused) descriptor
-            if self._wake_fds:
+            if not self._shut_done:
                 try:
                     os.write(self._wake_w, b"\0")
                 except BlockingIOError:  # full: a wake is pending anyway
@@ -216,9 +222,8 @@ class WriterServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._writer.running:
-            self.wake()                  # its next poll shuts everything
-        else:
+        self.wake()                      # the writer's next poll shuts everything, or its end does
+        if not self._writer.running:
             self._shut()
 
 

@@ -19,6 +19,7 @@ from blastwall.store.sql import Dialect, SqlTx, lock_head
 
 _STOP = object()
 _WAKE = object()                         # wakes a writer blocked on its queue (a source was attached)
+_MARKS = (_STOP, _WAKE)
 
 
 class _Pending:
@@ -128,16 +129,17 @@ class GroupCommitWriter:
     def attach(self, source) -> None:
         """Let this writer's thread also take works from ``source`` (a WriterServer), in the same
         batches as this process's own: ``source.poll(block, limit)`` returns ``(work, sink, tag)``
-        triples (at most ``limit``; waiting for one when ``block``), ``source.wake()`` ends a wait.
+        triples (at most ``limit``; waiting for one when ``block``), ``source.wake()`` ends a wait,
+        and ``source.abandon()`` is called if this writer stops with the source still attached.
         When the batch is settled, ``sink.settled(items)`` gets its items (``item.tag``,
         ``item.result``, ``item.error``), from this thread."""
         self._source = source
         self._q.put(_WAKE)               # it may be blocked on the queue
 
     def detach(self, source) -> None:
+        """From the writer thread (the source's poll): wait on the queue alone again."""
         if self._source is source:
             self._source = None
-            source.wake()                # it may be blocked on the source
 
     # writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
@@ -150,10 +152,12 @@ class GroupCommitWriter:
                     if batch:
                         self._run(batch)
             except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
-                self._settle_all([b for b in batch if b is not _STOP and b is not _WAKE],
-                                 StoreError(f"store writer failed: {exc!r}"))
+                self._settle_all([b for b in batch if b not in _MARKS], StoreError(f"store writer failed: {exc!r}"))
         self._fail_queued()
         self._drop_conn()
+        source, self._source = self._source, None
+        if source is not None:           # its peers wait on a writer that is gone: hang up on them
+            source.abandon()
 
     def _first(self) -> list:
         """Wait for work: on the queue, or (with a source attached) on the source or the queue."""
@@ -177,7 +181,7 @@ class GroupCommitWriter:
         if source is not None and len(batch) < self._max:
             batch.extend(_Pending(w, sink=sink, tag=tag) for w, sink, tag in source.poll(False, self._max - len(batch)))
         stopping = _STOP in batch
-        batch[:] = [b for b in batch if b is not _STOP and b is not _WAKE]
+        batch[:] = [b for b in batch if b not in _MARKS]
         return stopping
 
     def _run(self, batch: list[_Pending]) -> None:
@@ -257,7 +261,7 @@ class GroupCommitWriter:
                 item = self._q.get_nowait()
             except queue.Empty:
                 return
-            if item is not _STOP and item is not _WAKE:
+            if item not in _MARKS:
                 self._settle_all([item], StoreError("the store is closed"))
 
     def _drop_conn(self) -> None:
