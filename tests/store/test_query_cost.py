@@ -54,14 +54,25 @@ def test_finding_the_live_request_does_not_read_expired_ones(tmp_path):
     assert all(big <= small * 1.5 + 20 for big, small in zip(costs[2_000], costs[10])), costs
 
 
+def _open(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT id FROM approval_requests WHERE open_digest IS NOT NULL")}
+
+
 def test_a_request_that_cannot_be_live_leaves_the_open_index(tmp_path):
     path = str(tmp_path / "bw.db")
     store = open_store(f"sqlite:///{path}")
     store.migrate()
-    _requests(store, 1)
+    for digest in ("d-x", "d-y", "d-z"):
+        _requests(store, 1, digest)
     store.transact(lambda tx: tx.set_request_state("rd-x0", "approved"))
+    assert _open(path) == {"rd-x0", "rd-y0", "rd-z0"}
     store.transact(lambda tx: tx.set_request_state("rd-x0", "vetoed"))
+    for rid, gid in (("rd-y0", "g-y"), ("rd-z0", "g-z")):
+        store.transact(lambda tx: (tx.set_request_state(rid, "approved"), tx.insert_grant({
+            "id": gid, "proposal_id": "p", "request_id": rid, "digest": "d", "created_at": T0,
+            "expires_at": T0 + timedelta(hours=1)})))
+    assert store.transact(lambda tx: tx.redeem_grant("g-y", "d", T0 + timedelta(seconds=1)))
+    store.transact(lambda tx: tx.void_grant("g-z", "kill switch"))
     store.close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM approval_requests WHERE open_digest IS NOT NULL").fetchone()[0] == 0
-        assert conn.execute("SELECT state FROM approval_requests").fetchone()[0] == "vetoed"
+    assert _open(path) == set()                                  # vetoed, grant spent, grant voided

@@ -191,6 +191,39 @@ def test_live_request_is_the_newest_pending_or_approved_with_a_usable_grant(stor
     assert live(now=T0 + timedelta(hours=2)) is None
 
 
+
+def test_migration_6_keeps_open_only_the_requests_that_may_be_live(store_url, monkeypatch):
+    """Requests filed before open_digest existed: the answers of live_request do not change."""
+    from blastwall.store import sql
+    from blastwall.store.base import open_store
+    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS[:5])
+    old = open_store(store_url)
+
+    def insert(tx, rid, state, at, ttl=timedelta(hours=1)):
+        tx._x("INSERT INTO approval_requests (id, proposal_id, digest, approvers, scope, state, created_at, "
+              "expires_at, emergency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              (rid, "p", "d", 2, "{}", state, sql._time(at), sql._time(at + ttl), 0))
+    try:
+        old.migrate()
+        old.transact(lambda tx: (insert(tx, "expired", "pending", T0, timedelta(seconds=1)),
+                                 insert(tx, "vetoed", "vetoed", T0 + timedelta(seconds=5)),
+                                 insert(tx, "live", "pending", T0 + timedelta(seconds=9))))
+    finally:
+        old.close()
+    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS)
+    new = open_store(store_url)
+    try:
+        new.migrate()
+        assert new.schema_version() == LATEST
+        opened = new.read(lambda tx: {r["id"] for r in tx._all(
+            "SELECT id FROM approval_requests WHERE open_digest IS NOT NULL")})
+        assert opened == {"live"}
+        assert new.read(lambda tx: tx.live_request("d", 2, False, T0 + timedelta(minutes=1))) == "live"
+        assert new.read(lambda tx: tx.get_request("live"))["state"] == "pending"     # the column stays inside
+        assert "open_digest" not in new.read(lambda tx: tx.get_request("live"))
+    finally:
+        new.close()
+
 # grants -------------------------------------------------------------------------------------
 def test_grant_redeemed_once_only_and_only_as_issued(store):
     def setup(tx):

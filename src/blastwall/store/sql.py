@@ -98,9 +98,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     # Any index keyed by digest takes its inserts all over the file; with one entry per request
     # ever filed, a checkpoint wrote ~1,000 scattered pages a second at 2,000 proposals/s, and on
     # a grown database that set p99 (35 against 14 ms without it).  open_digest is the digest
-    # while a request may still be live, NULL once it cannot be (a newer request for the same
-    # digest finds it expired, or it was vetoed); the partial index holds only those, a few
-    # pages.  Rows from before: those not yet expired when the newest request was filed.
+    # while a request may still be live, NULL once it cannot be: a newer request for the same
+    # digest finds it expired, it was vetoed, or its grant was spent or voided (an approved one
+    # whose grant lapsed unused stays, at the pace humans approve).  The partial index holds only
+    # those, a few pages.  Rows from before: those not yet expired when the newest was filed.
     (6, "index only the approval requests that may still be live", [
         "ALTER TABLE approval_requests ADD COLUMN open_digest TEXT",
         """UPDATE approval_requests SET open_digest = digest WHERE state = 'approved'
@@ -151,15 +152,13 @@ def _first(row):
 JSON_COLS = frozenset({"proposal", "decision", "scope", "envs", "doc", "payload"})
 BOOL_COLS = frozenset({"emergency", "accepted", "engaged", "unknown_env"})
 TIME_COLS = frozenset({"created_at", "expires_at", "at", "redeemed_at"})
-INTERNAL_COLS = ("open_digest",)            # kept for an index, never shown
 
 
 def decode(row) -> dict | None:
     if row is None:
         return None
     out = dict(row)
-    for k in INTERNAL_COLS:
-        out.pop(k, None)
+    out.pop("open_digest", None)            # kept for an index (migration 6), never shown
     for k, v in out.items():
         if v is None:
             continue
@@ -314,10 +313,11 @@ class SqlTx(Tx):
     def insert_request(self, row: dict) -> None:
         key, at = (row["digest"], int(row["approvers"]), int(bool(row.get("emergency", False)))), _time(row["created_at"])
         self._x(_CLOSE_EXPIRED, (*key, at))      # the requests this one succeeds drop out of the open index
+        state = row.get("state", "pending")
         self._x("INSERT INTO approval_requests (id, proposal_id, digest, approvers, scope, state, created_at, "
                 "expires_at, emergency, open_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row["id"], row["proposal_id"], row["digest"], key[1], _json(row.get("scope", {})),
-                 row.get("state", "pending"), at, _time(row["expires_at"]), key[2], row["digest"]))
+                (row["id"], row["proposal_id"], row["digest"], key[1], _json(row.get("scope", {})), state, at,
+                 _time(row["expires_at"]), key[2], row["digest"] if state in OPEN_STATES else None))
 
     def live_request(self, digest: str, approvers: int, emergency: bool, now: datetime) -> str | None:
         """The newest request for this digest still pending, or approved with its grant unused."""
@@ -351,6 +351,7 @@ class SqlTx(Tx):
 
     def void_grant(self, grant_id: str, reason: str) -> None:
         self._x("UPDATE grants SET void_reason = ? WHERE id = ? AND void_reason IS NULL", (reason, grant_id))
+        self._x(_CLOSE_GRANTED, (grant_id,))
 
     def get_grant(self, grant_id: str) -> dict | None:
         return self._one("SELECT * FROM grants WHERE id = ?", (grant_id,))
@@ -365,7 +366,10 @@ class SqlTx(Tx):
     def redeem_grant(self, grant_id: str, digest: str, now: datetime) -> bool:
         cur = self._x("UPDATE grants SET redeemed_at = ? WHERE id = ? AND digest = ? AND redeemed_at IS NULL "
                       "AND void_reason IS NULL AND expires_at > ?", (_time(now), grant_id, digest, _time(now)))
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self._x(_CLOSE_GRANTED, (grant_id,))
+        return True
 
     def void_grants(self, reason: str, agent: str | None = None, env: str | None = None) -> int:
         sql = ("SELECT g.id, p.agent, p.envs, p.unknown_env FROM grants g LEFT JOIN proposals p "
@@ -378,6 +382,7 @@ class SqlTx(Tx):
                if env is None or env in (r["envs"] or []) or r["unknown_env"] is not False]
         for gid in ids:
             self._x("UPDATE grants SET void_reason = ? WHERE id = ?", (reason, gid))
+            self._x(_CLOSE_GRANTED, (gid,))
         return len(ids)
 
     # kill switch
@@ -432,8 +437,9 @@ _LIVE = ("SELECT r.id FROM approval_requests r LEFT JOIN grants g ON g.request_i
          "(r.state = 'pending' AND r.expires_at > ?) OR (r.state = 'approved' AND g.redeemed_at IS NULL "
          "AND g.void_reason IS NULL AND g.expires_at > ?)) ORDER BY r.created_at DESC LIMIT 1")
 _CLOSE_EXPIRED = ("UPDATE approval_requests SET open_digest = NULL WHERE open_digest = ? AND approvers = ? "
-                  "AND emergency = ? AND (state NOT IN ('pending', 'approved') "
-                  "OR (state = 'pending' AND expires_at <= ?))")
+                  "AND emergency = ? AND state = 'pending' AND expires_at <= ?")
+_CLOSE_GRANTED = ("UPDATE approval_requests SET open_digest = NULL "
+                  "WHERE id = (SELECT request_id FROM grants WHERE id = ?)")
 
 
 # convenience reads, shared by both stores ---------------------------------------------
