@@ -229,7 +229,8 @@ def test_a_shell_with_another_grammar_is_never_allowed(agent, tool, command):
 def test_writing_what_later_commands_run_is_never_passed(agent, data):
     """Found by probing: `git status` (an allowed read) runs core.fsmonitor from .git/config."""
     tail = data.draw(st.sampled_from([".git/config", ".git/hooks/pre-commit", ".gitconfig", ".bashrc", ".zshrc",
-                                      ".envrc", ".GIT/CONFIG", ".git/hooks/post-checkout"]))
+                                      ".envrc", ".GIT/CONFIG", ".git/hooks/post-checkout",
+                                      "bare/config", ".git/modules/sub/config", ".git/config.worktree"]))
     where = data.draw(st.sampled_from(["", "/root/", "/work/repo/", "sub/dir/", "../", "a/../"]))
     tool, key = {"claude-code": ("Edit", "file_path"), "kiro": ("fs_write", "path")}[agent]
     reply = reply_for(agent, json.dumps({"tool_name": tool, "cwd": "/work/repo",

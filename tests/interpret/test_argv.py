@@ -583,6 +583,8 @@ def test_git_options_and_variables_that_choose_programs_are_opaque(argv):
     "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=https://x/ gcloud compute instances list",
     "AWS_DATA_PATH=/tmp/models aws lambda get-function-url-config --function-name f",
     "AZURE_EXTENSION_DIR=/tmp/x az vm list",
+    "KUBERC=/tmp/k.yaml kubectl get secrets --context prod-us-east-1",      # its defaults: -o yaml
+    "export KUBERC=/tmp/k.yaml; kubectl get pods",
 ])
 def test_variables_that_choose_config_or_code_are_not_reads(command):
     from blastwall.core.interpret.shell import interpret_shell

@@ -886,6 +886,28 @@ def test_kustomize_flags_that_run_programs_write_files_or_loosen_are_opaque(risk
     assert is_opaque(one("kubectl kustomize . --frob"))
 
 
+@pytest.mark.parametrize("tree", ["~", "/root", "/home/bob", "$HOME"])
+def test_kustomize_over_a_tree_that_holds_credentials_is_opaque(tree):
+    # a kustomization there may say secretGenerator: files: [.aws/credentials] and print it
+    op = one(f"kubectl kustomize {tree}")
+    assert is_opaque(op) and "holds credentials" in op.note
+
+
+def test_manifests_compare_each_shared_yaml_node_once():
+    """YAML aliases share nodes; comparing kubectl's split with the whole parse must not walk a
+    shared node once per path to it (40 levels of two aliases: 2**40 paths)."""
+    top = bottom = ["x"]
+    for _ in range(40):
+        bottom = [bottom, bottom]
+    other = ["x"]
+    for _ in range(40):
+        other = [other, other]
+    assert kmod._same({"a": bottom}, {"a": other})
+    assert not kmod._same({"a": bottom}, {"a": [bottom, other]})
+    assert not kmod._same({"a": 1}, {"a": True}) and not kmod._same({"a": 1}, {"b": 1})
+    assert not kmod._same([top], [["y"]]) and not kmod._same([1, 2], [1])
+
+
 def test_kustomize_flags_before_the_command_count_too():
     # cobra parses the whole command line with the kustomize command's flags
     assert is_opaque(one("kubectl -o /tmp/out.yaml kustomize ."))

@@ -376,7 +376,7 @@ def _credentials_named(call: ToolCall, dialect: Dialect) -> dict[str, str]:
                 named.setdefault(found, f"{verb} credentials")
             found = _spelt(path, call.cwd, runs_later) if verb == "writes" else None
             if found:
-                named.setdefault(found, "writes what later commands run (git config or hooks, shell start-up)")
+                named.setdefault(found, "writes what later commands run (a config file, git hooks, shell start-up)")
         if tool.searches or part.get("mode") == "Search":           # Kiro fs_read: Search mode
             root = next(iter(_paths(part, "path")), ".")            # no path: the working directory
             found = _spelt(root, call.cwd, credentials.holds_credentials)
@@ -386,8 +386,10 @@ def _credentials_named(call: ToolCall, dialect: Dialect) -> dict[str, str]:
 
 
 # files whose content other commands execute: a git config (core.fsmonitor, diff.external: `git
-# status` runs them), git hooks, shell start-up files, direnv's .envrc.  Any case: macOS ignores it.
-_RUNS_LATER = re.compile(r"(^|/)(\.git/(config|hooks(/.*)?|info/attributes)|\.gitconfig|\.config/git/config"
+# status` runs them), any file named config or config.worktree (git finds a repository by itself
+# in a directory holding HEAD, config, objects/, refs/; submodules keep theirs under .git/modules),
+# git hooks, shell start-up files, direnv's .envrc.  Any case: macOS ignores it.
+_RUNS_LATER = re.compile(r"(^|/)(config|config\.worktree|\.git/(hooks(/.*)?|info/attributes)|\.gitconfig"
                          r"|\.(bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zshenv|zprofile|zlogin|envrc))$",
                          re.IGNORECASE)
 

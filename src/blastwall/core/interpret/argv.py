@@ -121,6 +121,7 @@ _DANGEROUS_VARIABLES = frozenset({
     "AWS_SHARED_CREDENTIALS_FILE", "AWS_DATA_PATH", "AZURE_CONFIG_DIR", "AZURE_EXTENSION_DIR",
     "TF_DATA_DIR",
     "XDG_CONFIG_HOME",          # git reads $XDG_CONFIG_HOME/git/config: diff.external, core.fsmonitor
+    "KUBERC",                   # kubectl's defaults file, as --kuberc: `-o yaml` on every get
 })
 # CLOUDSDK_*: CLOUDSDK_PYTHON(_ARGS) pick what runs gcloud, any other sets a gcloud property
 # (api_endpoint_overrides/* sends the access token elsewhere).

@@ -713,10 +713,33 @@ def _manifest_documents(path: str, text: str) -> list[object]:
         whole = [d for d in _yaml_documents(path, text) if d is not None]
     except _Unsure:
         whole = None
-    if whole != split:          # e.g. `---#: x`: a separator for kubectl, a key for YAML
+    if whole is None or not _same(whole, split):   # e.g. `---#: x`: a separator for kubectl, a key for YAML
         raise _Unsure(f"kubectl and YAML split manifest {path} into different documents "
                       "(kubectl splits at every line that starts with '---')")
     return split
+
+
+def _same(a: object, b: object) -> bool:
+    """a == b for parsed YAML, each pair of nodes compared once: YAML aliases share nodes, and
+    plain == walks a shared node again for every path to it (a 700-byte alias bomb: hours)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if (id(x), id(y)) in seen:
+            continue
+        seen.add((id(x), id(y)))
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys():
+                return False
+            stack += [(x[k], y[k]) for k in x]
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                return False
+            stack += zip(x, y)
+        elif type(x) is not type(y) or isinstance(x, (dict, list)) or x != y:
+            return False
+    return True
 
 
 def _manifest_objects(c: _Cmd, path: str) -> tuple[list[_Ref], list[str]]:
@@ -1256,7 +1279,10 @@ def _kustomize_problem(argv: list[str]) -> str:
         elif name not in _KUSTOMIZE_HARMLESS:
             return f"kustomize --{name} is no flag known to be harmless"
     exposed = credentials.exposed_by_any(scan.words[1:])
-    return f"kustomize {exposed}" if exposed else ""
+    if exposed:
+        return f"kustomize {exposed}"
+    tree = next((w for w in scan.words[1:] if credentials.holds_credentials(w)), "")
+    return f"kustomize over {tree}, a tree that holds credentials (a secretGenerator prints them)" if tree else ""
 
 
 def _writes_files(c: _Cmd) -> str:
