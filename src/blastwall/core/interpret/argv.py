@@ -847,7 +847,7 @@ def _glue_shows_password(args: list[str]) -> str:
 
 def _user_data(args: list[str]) -> str:
     values = _aws_values(args, "--attribute")
-    if values is None or not values or any(value not in _EC2_ATTRIBUTES for value in values):
+    if not values or any(value not in _EC2_ATTRIBUTES for value in values):
         return "--attribute userData"
     return _aws_input_document(args)
 
@@ -875,9 +875,12 @@ def _aws_prints_credentials(argv: list[str], path: list[str], rest: list[str]) -
     return f"prints credentials (aws {command} {why})" if why else ""
 
 
+_AWS_BOOLEAN_PREFIXED = _AWS_FLAGS | {"--dry-run"}       # flags a shortened spelling may stand for
+
+
 def _aws_boolean(name: str) -> bool:
     return (name in _AWS_BOOLEANS or name.startswith("--no-")
-            or any(flag.startswith(name) for flag in _AWS_FLAGS | {"--dry-run"} if len(name) > 2))
+            or any(flag.startswith(name) for flag in _AWS_BOOLEAN_PREFIXED if len(name) > 2))
 
 
 def _aws_operands(path: list[str], rest: list[str]) -> list[str]:
