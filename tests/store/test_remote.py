@@ -298,3 +298,32 @@ def test_a_broken_selector_stops_serving_but_not_the_writer(pair, monkeypatch):
     assert run(after())["proposal_id"] and worker.batches >= 1
     assert not os.path.exists(server.path)
     assert verify(list(iter_records(parent)), head=parent.audit_head()).ok
+
+
+@pytest.mark.parametrize("answer", [struct.pack("!I", 5) + b"junk!",
+                                    struct.pack("!I", 2**31) + b"x",
+                                    b"".join(struct.pack("!I", len(b)) + b for b in [pickle.dumps(7)])])
+def test_a_foreign_answer_fails_the_call_and_is_not_trusted(tmp_path, answer):
+    """What answers on the writer's socket must be blastwall's writer; anything else ends the call
+    with StoreError (outcome unknown), never with a value."""
+    path = str(tmp_path / "fake.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+
+    def fake():
+        conn, _ = listener.accept()
+        conn.recv(1 << 16)
+        conn.sendall(answer)
+        time.sleep(1)
+        conn.close()
+    threading.Thread(target=fake, daemon=True).start()
+    worker = open_store(f"sqlite:///{tmp_path / 'bw.db'}")
+    worker.migrate()
+    worker.share_writer(path)
+    try:
+        with pytest.raises(StoreError, match="may or may not be recorded"):
+            run(asyncio.wait_for(worker.transact_async(Work(record_proposal, (record(),))), 10))
+    finally:
+        worker.close()
+        listener.close()

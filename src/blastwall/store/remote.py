@@ -54,6 +54,25 @@ def loads(data: bytes) -> Any:
     return _Unpickler(io.BytesIO(data)).load()
 
 
+def unframe(buf: bytearray, data: bytes):
+    """Append ``data`` to ``buf`` and yield the objects of the frames it completes (what is
+    left of an incomplete one stays in ``buf``); raises on an oversized or foreign frame."""
+    buf += data
+    at = 0
+    try:
+        while len(buf) - at >= FRAME.size:
+            (size,) = FRAME.unpack_from(buf, at)
+            if size > MAX_FRAME:
+                raise pickle.UnpicklingError(f"a frame of {size} bytes")
+            if len(buf) - at - FRAME.size < size:
+                break
+            obj = loads(bytes(buf[at + FRAME.size:at + FRAME.size + size]))
+            at += FRAME.size + size
+            yield obj
+    finally:
+        del buf[:at]
+
+
 def frame(obj: Any) -> bytes:
     body = pickle.dumps(obj, protocol=5)
     return FRAME.pack(len(body)) + body
@@ -243,21 +262,10 @@ class _Outbox:
 
     def frames(self, data: bytes):
         """The (id, Work) frames ``data`` completes; raises on a bad one."""
-        buf = self._buf
-        buf += data
-        at = 0
-        while len(buf) - at >= FRAME.size:
-            (size,) = FRAME.unpack_from(buf, at)
-            if size > MAX_FRAME:
-                raise pickle.UnpicklingError(f"a frame of {size} bytes")
-            if len(buf) - at - FRAME.size < size:
-                break
-            rid, work = loads(bytes(buf[at + FRAME.size:at + FRAME.size + size]))
+        for rid, work in unframe(self._buf, data):
             if not isinstance(work, Work) or type(rid) is not int:
                 raise pickle.UnpicklingError("not an (id, Work) frame")
-            at += FRAME.size + size
             yield rid, work
-        del buf[:at]
 
     def settled(self, items) -> None:
         self.send([(i.tag, i.error is None, i.result if i.error is None else _portable(i.error)) for i in items])
@@ -365,26 +373,21 @@ class _Client(asyncio.Protocol):
             self._transport.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
-        while len(buf) >= FRAME.size:
-            (size,) = FRAME.unpack_from(buf)
-            if len(buf) < FRAME.size + size:
-                return
-            try:
-                answers = loads(bytes(buf[FRAME.size:FRAME.size + size]))
-            except Exception:  # noqa: BLE001  not our writer's answer: stop trusting the connection
-                self._transport.close()
-                return
-            del buf[:FRAME.size + size]
-            for rid, ok, value in answers:
-                future = self._waiting.pop(rid, None)
-                if future is None or future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        try:
+            for answers in unframe(self._buf, data):
+                self._answered(answers)
+        except Exception:  # noqa: BLE001  not our writer's answer: stop trusting the connection
+            self._transport.close()
+
+    def _answered(self, answers: list) -> None:
+        for rid, ok, value in answers:
+            future = self._waiting.pop(rid, None)
+            if future is None or future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def connection_lost(self, exc) -> None:
         if self._owner._client is self:               # not an old loop's connection
