@@ -192,29 +192,38 @@ def test_live_request_is_the_newest_pending_or_approved_with_a_usable_grant(stor
 
 
 
-def test_migration_6_keeps_open_only_the_requests_that_may_be_live(store_url, monkeypatch):
-    """Requests filed before open_digest existed: the answers of live_request do not change."""
+def _upgraded(store_url, monkeypatch, version: int, write):
+    """A store at ``version`` with ``write`` done to it, then migrated to the latest (caller closes)."""
     from blastwall.store import sql
     from blastwall.store.base import open_store
-    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS[:5])
+    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS[:version])
     old = open_store(store_url)
-
-    def insert(tx, rid, state, at, ttl=timedelta(hours=1)):
-        tx._x("INSERT INTO approval_requests (id, proposal_id, digest, approvers, scope, state, created_at, "
-              "expires_at, emergency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-              (rid, "p", "d", 2, "{}", state, sql._time(at), sql._time(at + ttl), 0))
     try:
         old.migrate()
-        old.transact(lambda tx: (insert(tx, "expired", "pending", T0, timedelta(seconds=1)),
-                                 insert(tx, "vetoed", "vetoed", T0 + timedelta(seconds=5)),
-                                 insert(tx, "live", "pending", T0 + timedelta(seconds=9))))
+        assert old.schema_version() == version
+        old.transact(write)
     finally:
         old.close()
     monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS)
     new = open_store(store_url)
+    new.migrate()
+    assert new.schema_version() == LATEST
+    return new
+
+
+def test_migration_6_keeps_open_only_the_requests_that_may_be_live(store_url, monkeypatch):
+    """Requests filed before open_digest existed: the answers of live_request do not change."""
+    from blastwall.store.sql import _time
+
+    def insert(tx, rid, state, at, ttl=timedelta(hours=1)):
+        tx._x("INSERT INTO approval_requests (id, proposal_id, digest, approvers, scope, state, created_at, "
+              "expires_at, emergency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              (rid, "p", "d", 2, "{}", state, _time(at), _time(at + ttl), 0))
+    new = _upgraded(store_url, monkeypatch, 5, lambda tx: (
+        insert(tx, "expired", "pending", T0, timedelta(seconds=1)),
+        insert(tx, "vetoed", "vetoed", T0 + timedelta(seconds=5)),
+        insert(tx, "live", "pending", T0 + timedelta(seconds=9))))
     try:
-        new.migrate()
-        assert new.schema_version() == LATEST
         opened = new.read(lambda tx: {r["id"] for r in tx._all(
             "SELECT id FROM approval_requests WHERE open_digest IS NOT NULL")})
         assert opened == {"live"}
@@ -223,6 +232,7 @@ def test_migration_6_keeps_open_only_the_requests_that_may_be_live(store_url, mo
         assert "open_digest" not in new.read(lambda tx: tx.get_request("live"))
     finally:
         new.close()
+
 
 # grants -------------------------------------------------------------------------------------
 def test_grant_redeemed_once_only_and_only_as_issued(store):
@@ -299,30 +309,16 @@ def test_void_grants_by_env_covers_proposals_whose_environments_are_unknown(stor
 
 def test_migration_3_marks_proposals_recorded_before_it(store_url, monkeypatch):
     """Rows written by a version without the unknown_env column are marked from their decision."""
-    from blastwall.store import sql
-    from blastwall.store.base import open_store
-    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS[:2])
-    old = open_store(store_url)
+    def insert(tx, pid, decision):
+        tx._x("INSERT INTO proposals (id, agent, operator, intent, proposal, decision, effect, digest, "
+              "policy_revision, inventory_revision, status, envs, created_at) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              (pid, "a", "", "", "{}", decision, "approve", "d", "p", "i", "pending", "[]", "2026-03-04T12:00:00Z"))
+    new = _upgraded(store_url, monkeypatch, 2, lambda tx: (
+        insert(tx, "known", '{"impact":{"environments":["prod"],"unknown_targets":[]}}'),
+        insert(tx, "unknown", '{"impact":{"environments":[],"unknown_targets":["<opaque: x>"]}}'),
+        insert(tx, "quoted", '{"explanation":"\\"unknown_targets\\":[]","impact":{"unknown_targets":["y"]}}')))
     try:
-        old.migrate()
-        assert old.schema_version() == 2
-
-        def insert(tx, pid, decision):
-            tx._x("INSERT INTO proposals (id, agent, operator, intent, proposal, decision, effect, digest, "
-                  "policy_revision, inventory_revision, status, envs, created_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  (pid, "a", "", "", "{}", decision, "approve", "d", "p", "i", "pending", "[]", "2026-03-04T12:00:00Z"))
-        old.transact(lambda tx: (
-            insert(tx, "known", '{"impact":{"environments":["prod"],"unknown_targets":[]}}'),
-            insert(tx, "unknown", '{"impact":{"environments":[],"unknown_targets":["<opaque: x>"]}}'),
-            insert(tx, "quoted", '{"explanation":"\\"unknown_targets\\":[]","impact":{"unknown_targets":["y"]}}')))
-    finally:
-        old.close()
-    monkeypatch.setattr(sql, "MIGRATIONS", MIGRATIONS)
-    new = open_store(store_url)
-    try:
-        new.migrate()
-        assert new.schema_version() == LATEST
         got = new.read(lambda tx: {p: tx.get_proposal(p)["unknown_env"] for p in ("known", "unknown", "quoted")})
         assert got == {"known": False, "unknown": True, "quoted": True}
     finally:
