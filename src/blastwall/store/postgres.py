@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 POSTGRES = Dialect(
     name="postgresql", param="%s", begin_write="BEGIN", begin_read="BEGIN READ ONLY", for_update=" FOR UPDATE",
-    serial_pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    serial_pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", clustered="",
     migration_lock="SELECT pg_advisory_xact_lock(4242017)",
     errors=(psycopg.Error,), conflicts=(psycopg.errors.UniqueViolation,),
     fatal=(psycopg.OperationalError,))
@@ -39,7 +39,7 @@ class PostgresStore(SqlReads, Store):
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, timeout=timeout, open=True,
                                     check=ConnectionPool.check_connection,
                                     kwargs=self._conn_kwargs(), name="blastwall-read")
-        self._writer = GroupCommitWriter(self._connect, POSTGRES, "pg", max_batch)
+        self._writer = GroupCommitWriter(self._connect, POSTGRES, "pg", max_batch, upkeep=SqlTx.file_proposals)
 
     def _conn_kwargs(self) -> dict:
         return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.timeout)),

@@ -26,6 +26,7 @@ class Dialect:
     begin_read: str
     for_update: str                    # row-lock suffix for SELECT ("" where BEGIN IMMEDIATE locks all)
     serial_pk: str                     # an auto-numbered primary key column
+    clustered: str                     # after CREATE TABLE: store the rows in primary-key order
     migration_lock: str | None         # run first in the migration transaction
     errors: tuple[type[BaseException], ...]
     conflicts: tuple[type[BaseException], ...]
@@ -110,6 +111,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
              WHERE open_digest IS NOT NULL""",
         "DROP INDEX approval_requests_live",
     ]),
+    # An (agent, ...) index takes each insert at one of as many places as there are agents, so
+    # every checkpoint rewrote one page per agent active in it (~64 at 2,000/s), scattered over
+    # the file: p99 18.3 against 15.2 ms without it.  A new proposal is queued in
+    # proposals_unfiled (appended, no index); the writer files the queue into proposals_by_agent
+    # once a second (SqlTx.file_proposals), one page per agent a second.  Listings read both.
+    (7, "file proposals by agent in batches", [
+        """CREATE TABLE proposals_by_agent (agent TEXT NOT NULL, created_at TEXT NOT NULL, id TEXT NOT NULL,
+             PRIMARY KEY (agent, created_at, id)){clustered}""",
+        "CREATE TABLE proposals_unfiled (agent TEXT NOT NULL, created_at TEXT NOT NULL, id TEXT NOT NULL)",
+        "INSERT INTO proposals_by_agent (agent, created_at, id) SELECT agent, created_at, id FROM proposals",
+        "DROP INDEX proposals_agent",
+    ]),
 ]
 
 SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, " \
@@ -131,7 +144,7 @@ def migrate(conn, d: Dialect) -> list[int]:
             if version <= current:
                 continue
             for stmt in statements:
-                conn.execute(stmt.format(serial_pk=d.serial_pk))
+                conn.execute(stmt.format(serial_pk=d.serial_pk, clustered=d.clustered))
             conn.execute(d.q("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)"),
                          (version, description, iso(datetime.now(timezone.utc))))
             applied.append(version)
@@ -302,6 +315,15 @@ class SqlTx(Tx):
                  _json(row["decision"]), str(row["effect"]), row["digest"], row.get("policy_revision"),
                  row.get("inventory_revision"), row["status"], _json(sorted(envs)), int(bool(unknown_env)),
                  _time(row["created_at"])))
+        self._x("INSERT INTO proposals_unfiled (agent, created_at, id) VALUES (?, ?, ?)",
+                (row["agent"], _time(row["created_at"]), row["id"]))
+
+    def file_proposals(self) -> None:
+        """Move the queued proposals into the by-agent index (migration 7).  Every write batch
+        holds the audit head's lock, so no proposal is queued between the two statements."""
+        self._x("INSERT INTO proposals_by_agent (agent, created_at, id) SELECT agent, created_at, id "
+                "FROM proposals_unfiled WHERE true ON CONFLICT DO NOTHING")
+        self._x("DELETE FROM proposals_unfiled")
 
     def get_proposal(self, proposal_id: str) -> dict | None:
         return self._one("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
@@ -475,9 +497,20 @@ class SqlReads:
         return self._read(work)
 
     def list_proposals(self, status: str | None = None, agent: str | None = None, limit: int = 100) -> list[dict]:
-        where, params = _where(status=status, agent=agent)
-        return self._read(lambda tx: tx._all(f"SELECT * FROM proposals{where} ORDER BY created_at DESC, id LIMIT ?",
-                                             (*params, int(limit))))
+        if agent is None:
+            where, params = _where(status=status)
+            return self._read(lambda tx: tx._all(f"SELECT * FROM proposals{where} ORDER BY created_at DESC, id "
+                                                 "LIMIT ?", (*params, int(limit))))
+        where, params = _where(**{"a.agent": agent, "p.status": status})
+
+        def newest(tx, table: str) -> list[dict]:
+            return tx._all(f"SELECT p.* FROM {table} a JOIN proposals p ON p.id = a.id{where} "
+                           "ORDER BY a.created_at DESC, a.id LIMIT ?", (*params, int(limit)))
+        # one read transaction: a filing committed between the two would hide or repeat rows
+        rows = self._read(lambda tx: newest(tx, "proposals_by_agent") + newest(tx, "proposals_unfiled"))
+        rows.sort(key=lambda p: p["id"])
+        rows.sort(key=lambda p: p["created_at"], reverse=True)
+        return rows[:int(limit)]
 
     def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None) -> list[dict]:
         where, params = _where(**{"r.state": state, "p.agent": agent})

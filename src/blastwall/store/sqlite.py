@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 SQLITE = Dialect(
     name="sqlite", param="?", begin_write="BEGIN IMMEDIATE", begin_read="BEGIN", for_update="",
-    serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT", migration_lock=None,
+    serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT", clustered=" WITHOUT ROWID", migration_lock=None,
     errors=(sqlite3.Error,), conflicts=(sqlite3.IntegrityError,),
     fatal=(sqlite3.OperationalError,))
 
@@ -112,7 +112,7 @@ class SqliteStore(SqlReads, Store):
         self._checkpointer_lock = threading.Lock()
         self._closed = False
         self._writer = GroupCommitWriter(self._connect_writer, SQLITE, Path(self.path).name, max_batch,
-                                         batch_lock=self._write_lock)
+                                         batch_lock=self._write_lock, upkeep=SqlTx.file_proposals)
 
     # connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

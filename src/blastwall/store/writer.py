@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Callable
 
@@ -20,6 +21,14 @@ from blastwall.store.sql import Dialect, SqlTx, lock_head
 _STOP = object()
 _WAKE = object()                         # wakes a writer blocked on its queue (a source was attached)
 _MARKS = (_STOP, _WAKE)
+
+
+class _Unheard:
+    """The sink of upkeep works: nobody waits for them (a failed one is tried again when next due)."""
+
+    @staticmethod
+    def settled(items) -> None:
+        pass
 
 
 class _Pending:
@@ -77,9 +86,13 @@ def _resolve(items: list[_Pending]) -> None:
 
 class GroupCommitWriter:
     def __init__(self, connect: Callable[[], Any], dialect: Dialect, name: str, max_batch: int = 2048,
-                 batch_lock: Callable[[], AbstractContextManager] = nullcontext) -> None:
-        """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes)."""
+                 batch_lock: Callable[[], AbstractContextManager] = nullcontext,
+                 upkeep: Callable[[SqlTx], Any] | None = None, upkeep_every: float = 1.0) -> None:
+        """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes).
+        ``upkeep``: a work added to the first batch after each ``upkeep_every`` seconds."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
+        self._upkeep, self._upkeep_every = upkeep, upkeep_every
+        self._upkeep_due = time.monotonic() + upkeep_every
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._source = None              # another process's works, read by this thread (store/remote.py)
         self._conn = None
@@ -150,6 +163,7 @@ class GroupCommitWriter:
                 with self._batch_lock():      # works queued while it waits for the lock join the batch
                     stopping = self._fill(batch)
                     if batch:
+                        self._add_upkeep(batch)
                         self._run(batch)
             except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
                 self._settle_all([b for b in batch if b not in _MARKS], StoreError(f"store writer failed: {exc!r}"))
@@ -183,6 +197,12 @@ class GroupCommitWriter:
         stopping = _STOP in batch
         batch[:] = [b for b in batch if b not in _MARKS]
         return stopping
+
+    def _add_upkeep(self, batch: list) -> None:
+        now = time.monotonic()
+        if self._upkeep is not None and now >= self._upkeep_due:
+            self._upkeep_due = now + self._upkeep_every
+            batch.append(_Pending(self._upkeep, sink=_Unheard))
 
     def _run(self, batch: list[_Pending]) -> None:
         d = self._d

@@ -1,0 +1,207 @@
+"""Proposals are filed by agent in batches (migration 7): a listing by agent gives the same
+answer whether a proposal is still queued or already filed, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from blastwall.store.base import StoreError, open_store
+from blastwall.store.sqlite import SQLITE
+from blastwall.store.writer import GroupCommitWriter
+from tests.store.test_store_contract import T0, _upgraded, proposal_row
+
+
+def _ids(rows) -> list[str]:
+    return [r["id"] for r in rows]
+
+
+def _queued(store) -> int:
+    return store.read(lambda tx: tx._one("SELECT COUNT(*) AS n FROM proposals_unfiled"))["n"]
+
+
+def _file(store) -> None:
+    store.transact(lambda tx: tx.file_proposals())
+
+
+def test_listing_by_agent_reads_queued_and_filed_proposals_alike(store):
+    at = [T0 + timedelta(seconds=s) for s in range(6)]
+    store.transact(lambda tx: [tx.insert_proposal(proposal_row(f"p{i}", agent=a, status=s, at=at[i]))
+                               for i, (a, s) in enumerate([("a", "allowed"), ("b", "denied"), ("a", "denied")])])
+    assert _ids(store.list_proposals(agent="a")) == ["p2", "p0"]
+    _file(store)
+    assert _queued(store) == 0
+    assert _ids(store.list_proposals(agent="a")) == ["p2", "p0"]              # the same, filed
+    store.transact(lambda tx: [tx.insert_proposal(proposal_row(f"p{i}", agent="a", status="allowed", at=at[i]))
+                               for i in (3, 4)])
+    assert _ids(store.list_proposals(agent="a")) == ["p4", "p3", "p2", "p0"]  # queued ones first: newer
+    assert _ids(store.list_proposals(agent="a", limit=3)) == ["p4", "p3", "p2"]
+    assert _ids(store.list_proposals(agent="a", status="allowed")) == ["p4", "p3", "p0"]
+    assert _ids(store.list_proposals(agent="a", status="denied", limit=1)) == ["p2"]
+    assert store.list_proposals(agent="c") == []
+    assert _ids(store.list_proposals(agent="b")) == ["p1"]
+
+
+def test_a_status_change_after_filing_shows_in_the_listing(store):
+    store.transact(lambda tx: tx.insert_proposal(proposal_row("p1", agent="a", status="pending")))
+    _file(store)
+    store.transact(lambda tx: tx.set_proposal_status("p1", "approved"))
+    assert _ids(store.list_proposals(agent="a", status="approved")) == ["p1"]
+    assert store.list_proposals(agent="a", status="pending") == []
+
+
+def test_the_writer_files_the_queue_on_its_own(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'bw.db'}")
+    store.migrate()
+    try:
+        store.transact(lambda tx: tx.insert_proposal(proposal_row("p1", agent="a")))
+        assert _queued(store) == 1
+        deadline = time.monotonic() + 10
+        while _queued(store) and time.monotonic() < deadline:   # filed with a later batch, once due
+            store.transact(lambda tx: None)
+            time.sleep(0.05)
+        assert _queued(store) == 0
+        assert _ids(store.list_proposals(agent="a")) == ["p1"]
+    finally:
+        store.close()
+
+
+def test_migration_7_files_the_proposals_recorded_before_it(store_url, monkeypatch):
+    def insert(tx, pid, agent, seconds):
+        tx._x("INSERT INTO proposals (id, agent, proposal, decision, effect, digest, status, envs, created_at) "
+              "VALUES (?, ?, '{}', '{}', 'allow', 'd', 'allowed', '[]', ?)",
+              (pid, agent, (T0 + timedelta(seconds=seconds)).isoformat()))
+    new = _upgraded(store_url, monkeypatch, 6, lambda tx: (insert(tx, "old1", "a", 1), insert(tx, "old2", "b", 2),
+                                                           insert(tx, "old3", "a", 3)))
+    try:
+        assert _ids(new.list_proposals(agent="a")) == ["old3", "old1"]
+        assert _queued(new) == 0
+        new.transact(lambda tx: tx.insert_proposal(proposal_row("new", agent="a", at=T0 + timedelta(seconds=4))))
+        assert _ids(new.list_proposals(agent="a")) == ["new", "old3", "old1"]
+    finally:
+        new.close()
+
+
+# the listing against a plain reading of every proposal, filing at any moment ------------------
+_AGENTS = ("a", "b", "c")
+_STATUSES = ("allowed", "denied", "pending")
+_step = st.one_of(
+    st.tuples(st.just("propose"), st.sampled_from(_AGENTS), st.sampled_from(_STATUSES), st.integers(0, 5)),
+    st.tuples(st.just("file")),
+    st.tuples(st.just("restatus"), st.integers(0, 40), st.sampled_from(_STATUSES)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(_step, max_size=40), agent=st.sampled_from(_AGENTS),
+       status=st.none() | st.sampled_from(_STATUSES), limit=st.integers(1, 8))
+def test_listing_by_agent_matches_every_proposal_read_plainly(tmp_path_factory, steps, agent, status, limit):
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('filing') / 'bw.db'}")
+    store.migrate()
+    try:
+        made: list[str] = []
+        for step in steps:
+            if step[0] == "propose":
+                _, who, st_, seconds = step       # equal times on purpose: ties are broken by id
+                pid = f"p{999 - len(made):03d}"          # newer ids sort first: ties need the id order
+                store.transact(lambda tx: tx.insert_proposal(proposal_row(pid, agent=who, status=st_,
+                                                                          at=T0 + timedelta(seconds=seconds))))
+                made.append(pid)
+            elif step[0] == "file":
+                _file(store)
+            elif made:
+                pid = made[step[1] % len(made)]
+                store.transact(lambda tx: tx.set_proposal_status(pid, step[2]))
+        every = store.list_proposals(limit=1000)
+        expected = [p for p in every if p["agent"] == agent and status in (None, p["status"])][:limit]
+        assert store.list_proposals(agent=agent, status=status, limit=limit) == expected
+    finally:
+        store.close()
+
+
+# the writer's upkeep ------------------------------------------------------------------------
+def _writer(path, upkeep, every) -> GroupCommitWriter:
+    def connect():
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY, seq INTEGER, hash TEXT)")
+        conn.execute("INSERT OR IGNORE INTO audit_head VALUES (1, 0, 'g')")
+        return conn
+    return GroupCommitWriter(connect, SQLITE, "t", upkeep=upkeep, upkeep_every=every)
+
+
+def test_upkeep_runs_in_a_batch_at_most_once_per_interval(tmp_path):
+    calls: list[float] = []
+    writer = _writer(str(tmp_path / "w.db"), lambda tx: calls.append(time.monotonic()), 0.2)
+    try:
+        assert writer.submit(lambda tx: "first") == "first"
+        assert calls == []                                   # not due yet
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:
+            writer.submit(lambda tx: None)
+            time.sleep(0.01)
+        assert 3 <= len(calls) <= 5
+        assert all(b - a >= 0.2 for a, b in zip(calls, calls[1:]))
+        before = len(calls)
+        time.sleep(0.5)                                      # no batch, no upkeep
+        assert len(calls) == before
+    finally:
+        writer.close()
+
+
+def test_a_failing_upkeep_fails_no_caller_and_is_undone_alone(tmp_path):
+    path = str(tmp_path / "w.db")
+    attempts = threading.Semaphore(0)
+
+    def broken(tx):
+        tx._x("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+        tx._x("INSERT INTO t VALUES (99)")
+        attempts.release()
+        raise StoreError("upkeep broke")
+    writer = _writer(path, broken, 0.05)
+    try:
+        writer.submit(lambda tx: tx._x("CREATE TABLE t (v INTEGER)"))
+        time.sleep(0.1)
+        assert writer.submit(lambda tx: tx._x("INSERT INTO t VALUES (1)") and "kept") == "kept"
+        assert attempts.acquire(timeout=5)
+    finally:
+        writer.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT v FROM t").fetchall() == [(1,)]
+
+
+# what a listing reads ------------------------------------------------------------------------
+def _listing_steps(path: str, agent: str) -> int:
+    count = [0]
+    conn = sqlite3.connect(path)
+
+    def step():
+        count[0] += 1
+    conn.set_progress_handler(step, 1)
+    for table in ("proposals_by_agent", "proposals_unfiled"):
+        conn.execute(f"SELECT p.* FROM {table} a JOIN proposals p ON p.id = a.id WHERE a.agent = ? "
+                     "ORDER BY a.created_at DESC, a.id LIMIT 10", (agent,)).fetchall()
+    conn.close()
+    return count[0]
+
+
+def test_an_agents_listing_reads_its_own_filed_proposals_not_everyones(tmp_path):
+    costs = {}
+    for others in (100, 5_000):
+        path = str(tmp_path / f"bw{others}.db")
+        store = open_store(f"sqlite:///{path}")
+        store.migrate()
+        store.transact(lambda tx: [tx.insert_proposal(proposal_row(f"o{i}", agent=f"other-{i % 50}",
+                                                                   at=T0 + timedelta(milliseconds=i)))
+                                   for i in range(others)])
+        store.transact(lambda tx: [tx.insert_proposal(proposal_row(f"m{i}", agent="me",
+                                                                   at=T0 + timedelta(seconds=i)))
+                                   for i in range(20)])
+        _file(store)
+        assert _ids(store.list_proposals(agent="me", limit=10)) == [f"m{i}" for i in range(19, 9, -1)]
+        store.close()
+        costs[others] = _listing_steps(path, "me")
+    assert costs[5_000] <= costs[100] * 1.2 + 50, costs
