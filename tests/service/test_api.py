@@ -135,6 +135,33 @@ def test_expired_request_cannot_be_approved(client, clock):
     assert res.status_code == 409 and "expired" in res.json()["error"]["message"]
 
 
+def _pending_gauge(client) -> float:
+    line = next(ln for ln in client.get("/metrics").text.splitlines() if ln.startswith("blastwall_pending_approvals "))
+    return float(line.split()[1])
+
+
+def test_a_request_past_its_expiry_is_listed_as_expired_not_pending(client, clock):
+    rid = propose(client, NS_DELETE).json()["approval_request_id"]
+    live = propose(client, DB_DELETE, who="coder-1").json()["approval_request_id"]
+
+    def listed(**params):
+        return [(r["id"], r["state"]) for r in client.get("/v1/approvals", params=params, headers=auth("bob")).json()]
+    assert set(listed()) == {(rid, "pending"), (live, "pending")} and _pending_gauge(client) == 2
+    clock.advance(minutes=30)
+    propose(client, DB_DELETE, who="coder-1")                 # joins ``live``: its expiry does not move
+    clock.advance(minutes=30, seconds=1)                      # both past their hour; nothing touched them
+    assert listed() == [] and _pending_gauge(client) == 0
+    assert set(listed(state="expired")) == {(rid, "expired"), (live, "expired")}
+    assert client.get(f"/v1/approvals/{rid}", headers=auth("bob")).json()["state"] == "expired"
+    assert client.get("/v1/approvals", params={"state": "pending"}, headers=auth("kiro-ops-7")).json() == []
+    fresh = propose(client, NS_DELETE).json()["approval_request_id"]
+    assert listed() == [(fresh, "pending")] and _pending_gauge(client) == 1
+    assert "request_expired" not in audit_kinds(client)
+    assert review(client, rid, "bob").status_code == 409      # touching it records the expiry
+    assert audit_kinds(client)[-2:] == ["request_expired", "review_rejected"]
+    assert (rid, "expired") in listed(state="expired")
+
+
 def test_veto_ends_the_request(client):
     body = propose(client, DB_DELETE, who="coder-1").json()
     rid = body["approval_request_id"]

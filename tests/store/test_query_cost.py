@@ -6,7 +6,8 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from blastwall.store.base import open_store
-from blastwall.store.sql import _LIVE, _time
+from blastwall.store.sql import _LIVE, SqlTx, _time
+from blastwall.store.sqlite import SQLITE
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -52,6 +53,31 @@ def test_finding_the_live_request_does_not_read_expired_ones(tmp_path):
             assert conn.execute("SELECT COUNT(*) FROM approval_requests WHERE open_digest IS NOT NULL"
                                 ).fetchone()[0] == 3
     assert all(big <= small * 1.5 + 20 for big, small in zip(costs[2_000], costs[10])), costs
+
+
+def test_listing_the_pending_requests_does_not_read_expired_ones(tmp_path):
+    costs = {}
+    for n in (10, 2_000):
+        path = str(tmp_path / f"bw{n}.db")
+        store = open_store(f"sqlite:///{path}")
+        store.migrate()
+        for digest in ("d-x", "d-y", "d-z"):
+            _requests(store, n, digest)
+        now = T0 + timedelta(seconds=n - 0.5)                       # the newest of each digest is live
+        assert sorted(r["id"] for r in store.list_requests(state="pending", now=now)) == \
+            [f"r{d}{n - 1}" for d in ("d-x", "d-y", "d-z")]
+        assert store.count_pending(now) == 3
+        steps = [0]
+        conn = sqlite3.connect(path)
+        conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1)
+        store._read = lambda work, conn=conn: work(SqlTx(conn, SQLITE, chain=None))
+        conn.row_factory = sqlite3.Row
+        store.list_requests(state="pending", now=now)
+        store.count_pending(now)
+        costs[n] = steps[0]
+        conn.close()
+        store.close()
+    assert costs[2_000] <= costs[10] * 1.5 + 20, costs
 
 
 def _open(path) -> set[str]:

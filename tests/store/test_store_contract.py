@@ -169,6 +169,30 @@ def test_requests_listed_for_one_agent_are_those_of_its_proposals(store):
     assert store.list_requests(agent="c") == [] and len(store.list_requests()) == 3
 
 
+def test_requests_listed_as_of_a_time_show_the_expired_as_expired(store):
+    def request(rid, pid, at, ttl, state="pending"):
+        return {"id": rid, "proposal_id": pid, "digest": f"d-{rid}", "approvers": 1, "scope": {}, "state": state,
+                "created_at": at, "expires_at": at + ttl, "emergency": False}
+    store.transact(lambda tx: (tx.insert_proposal(proposal_row("pa", agent="a")),
+                               tx.insert_proposal(proposal_row("pb", agent="b")),
+                               tx.insert_request(request("short", "pa", T0, timedelta(minutes=1))),
+                               tx.insert_request(request("long", "pb", T0 + timedelta(seconds=1), timedelta(hours=1))),
+                               tx.insert_request(request("vetoed", "pa", T0 + timedelta(seconds=2), timedelta(hours=1),
+                                                         "vetoed"))))
+
+    def listed(state, now, agent=None):
+        return [(r["id"], r["state"]) for r in store.list_requests(state=state, agent=agent, now=now)]
+    early, later = T0 + timedelta(seconds=30), T0 + timedelta(minutes=5)
+    assert listed("pending", early) == [("long", "pending"), ("short", "pending")]
+    assert listed("pending", later) == [("long", "pending")]
+    assert listed("pending", later, agent="a") == []
+    assert listed("expired", later) == [("short", "expired")] and listed("expired", early) == []
+    assert listed(None, later) == [("vetoed", "vetoed"), ("long", "pending"), ("short", "expired")]
+    assert [r["state"] for r in store.list_requests(state="pending")] == ["pending", "pending"]  # no time: as stored
+    assert (store.count_pending(early), store.count_pending(later), store.count_pending(T0 + timedelta(hours=2))) \
+        == (2, 1, 0)
+
+
 def test_live_request_is_the_newest_pending_or_approved_with_a_usable_grant(store):
     def request(rid, state="pending", at=T0, approvers=2, emergency=False, digest="d-x"):
         return {"id": rid, "proposal_id": "p1", "digest": digest, "approvers": approvers, "scope": {},

@@ -15,7 +15,7 @@ from blastwall.audit.checkpoint import Checkpoint
 from blastwall.errors import BlastwallError
 from blastwall.service.errors import BadRequest, BodyTooLarge, Forbidden, NotFound
 from blastwall.service.gateway import Gateway
-from blastwall.store.base import StoreError
+from blastwall.store.base import StoreError, request_as_of
 
 MAX_BODY = 1 << 20
 
@@ -292,7 +292,7 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
 
     @app.get("/metrics")
     def metrics() -> Response:
-        body = gw.metrics.render(len(gw.store.list_requests(state="pending", limit=100000)), gw.store.kill_switches())
+        body = gw.metrics.render(gw.store.count_pending(gw.clock()), gw.store.kill_switches())
         return Response(body, media_type="text/plain; version=0.0.4")
 
     @app.post("/v1/proposals", openapi_extra=PROPOSAL_BODY)
@@ -323,14 +323,14 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
         """Humans read every request; an agent reads those of its own proposals."""
         reader = who(authorization, "list approvals")
         agent = None if reader.is_human else reader.name
-        return [_jsonable(r) for r in gw.store.list_requests(state=state, limit=limit, agent=agent)]
+        return [_jsonable(r) for r in gw.store.list_requests(state=state, limit=limit, agent=agent, now=gw.clock())]
 
     @app.get("/v1/approvals/{rid}")
     def approval(rid: str, authorization: str | None = Header(None)) -> dict:
         reader = who(authorization, "get approval")
 
         def read(tx):
-            req = _found(tx.get_request(rid), rid)
+            req = request_as_of(_found(tx.get_request(rid), rid), gw.clock())
             prop = _readable(reader, tx.get_proposal(req["proposal_id"]), rid)
             grant = tx.grant_for_request(rid)
             return {**req, "proposal": prop, "reviews": tx.reviews(rid),

@@ -29,6 +29,13 @@ from blastwall.errors import BlastwallError
 T = TypeVar("T")
 
 
+def request_as_of(row: dict, now: datetime) -> dict:
+    """An approval request as it stands at ``now``: pending past its expiry reads as expired."""
+    if row["state"] == "pending" and row["expires_at"] <= now:
+        return {**row, "state": "expired"}
+    return row
+
+
 class StoreError(BlastwallError):
     """The store could not read or durably write: the caller must refuse (fail closed)."""
     code = "store_unavailable"
@@ -201,8 +208,14 @@ class Store(ABC):
     def list_proposals(self, status: str | None = None, agent: str | None = None, limit: int = 100) -> list[dict]: ...
 
     @abstractmethod
-    def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None) -> list[dict]:
-        """Newest first; ``agent``: only requests for that agent's proposals."""
+    def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None,
+                      now: datetime | None = None) -> list[dict]:
+        """Newest first; ``agent``: only requests for that agent's proposals.  With ``now``, a
+        pending request past its expiry is listed (and filtered) as expired."""
+
+    @abstractmethod
+    def count_pending(self, now: datetime) -> int:
+        """Approval requests still pending at ``now`` (not past their expiry)."""
 
     @abstractmethod
     def reload_generation(self) -> int:

@@ -22,6 +22,7 @@ T = TypeVar("T")
 POSTGRES = Dialect(
     name="postgresql", param="%s", begin_write="BEGIN", begin_read="BEGIN READ ONLY", for_update=" FOR UPDATE",
     serial_pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", clustered="",
+    open_requests="approval_requests r",
     migration_lock="SELECT pg_advisory_xact_lock(4242017)",
     errors=(psycopg.Error,), conflicts=(psycopg.errors.UniqueViolation,),
     fatal=(psycopg.OperationalError,))
@@ -31,6 +32,7 @@ CONNECT_TIMEOUT_S = 5
 
 class PostgresStore(SqlReads, Store):
     backend = "postgresql"
+    _dialect = POSTGRES
 
     def __init__(self, url: str, max_batch: int = 2048, pool_size: int = 8,
                  timeout: float = CONNECT_TIMEOUT_S) -> None:

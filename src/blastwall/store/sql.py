@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from blastwall.audit.chain import GENESIS, canonical, canonical_text, iso, make_record, parse_iso
-from blastwall.store.base import AuditRecord, StoreConflict, StoreError, Tx, Work
+from blastwall.store.base import AuditRecord, StoreConflict, StoreError, Tx, Work, request_as_of
 from blastwall.store.remote import RemoteWriter, Unreachable, WriterServer
 
 
@@ -27,6 +27,7 @@ class Dialect:
     for_update: str                    # row-lock suffix for SELECT ("" where BEGIN IMMEDIATE locks all)
     serial_pk: str                     # an auto-numbered primary key column
     clustered: str                     # after CREATE TABLE: store the rows in primary-key order
+    open_requests: str                 # approval_requests r, read through the open index (_PENDING_AT)
     migration_lock: str | None         # run first in the migration transaction
     errors: tuple[type[BaseException], ...]
     conflicts: tuple[type[BaseException], ...]
@@ -471,6 +472,7 @@ class SqlReads:
 
     _read: Callable[[Callable[[SqlTx], Any]], Any]
     _writer: Any
+    _dialect: Dialect
     _remote: RemoteWriter | None = None
 
     def transact(self, work: Callable[[Any], Any]) -> Any:
@@ -512,11 +514,22 @@ class SqlReads:
         rows.sort(key=lambda p: p["created_at"], reverse=True)
         return rows[:int(limit)]
 
-    def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None) -> list[dict]:
-        where, params = _where(**{"r.state": state, "p.agent": agent})
+    def list_requests(self, state: str | None = None, limit: int = 100, agent: str | None = None,
+                      now: datetime | None = None) -> list[dict]:
+        conds, params = _state_as_of(state, now)
+        if agent is not None:
+            conds, params = [*conds, "p.agent = ?"], [*params, agent]
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        table = self._dialect.open_requests if _PENDING_AT in conds else "approval_requests r"
         join = " JOIN proposals p ON p.id = r.proposal_id" if agent is not None else ""
-        return self._read(lambda tx: tx._all(f"SELECT r.* FROM approval_requests r{join}{where} "
+        rows = self._read(lambda tx: tx._all(f"SELECT r.* FROM {table}{join}{where} "
                                              "ORDER BY r.created_at DESC, r.id LIMIT ?", (*params, int(limit))))
+        return rows if now is None else [request_as_of(r, now) for r in rows]
+
+    def count_pending(self, now: datetime) -> int:
+        row = self._read(lambda tx: tx._one(f"SELECT COUNT(*) AS n FROM {self._dialect.open_requests} "
+                                            f"WHERE {_PENDING_AT}", (_time(now),)))
+        return int(row["n"])
 
     def kill_switches(self) -> dict[str, dict]:
         return self._read(lambda tx: tx.kill_switches())
@@ -549,6 +562,21 @@ class SqlReads:
         except StoreError:
             return 0
         return int(row["v"] or 0) if row else 0
+
+
+# A pending request past expires_at is expired, though only the next touch records it (gateway
+# _request_unusable).  Every request that may be live keeps open_digest, so the small open index
+# finds the pending ones without reading every request that ever expired unreviewed.
+_PENDING_AT = "r.open_digest IS NOT NULL AND r.state = 'pending' AND r.expires_at > ?"
+_EXPIRED_AT = "(r.state = 'expired' OR (r.state = 'pending' AND r.expires_at <= ?))"
+
+
+def _state_as_of(state: str | None, now: datetime | None) -> tuple[list[str], list]:
+    if state is None:
+        return [], []
+    if now is not None and state in ("pending", "expired"):
+        return [_PENDING_AT if state == "pending" else _EXPIRED_AT], [_time(now)]
+    return ["r.state = ?"], [state]
 
 
 def _where(**filters) -> tuple[str, tuple]:

@@ -27,7 +27,8 @@ T = TypeVar("T")
 
 SQLITE = Dialect(
     name="sqlite", param="?", begin_write="BEGIN IMMEDIATE", begin_read="BEGIN", for_update="",
-    serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT", clustered=" WITHOUT ROWID", migration_lock=None,
+    serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT", clustered=" WITHOUT ROWID",
+    open_requests="approval_requests r INDEXED BY approval_requests_open", migration_lock=None,
     errors=(sqlite3.Error,), conflicts=(sqlite3.IntegrityError,),
     fatal=(sqlite3.OperationalError,))
 
@@ -100,6 +101,7 @@ class WriteLock:
 
 class SqliteStore(SqlReads, Store):
     backend = "sqlite"
+    _dialect = SQLITE
 
     def __init__(self, path: str | Path, max_batch: int = 2048) -> None:
         self.path = str(path)
