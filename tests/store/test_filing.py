@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blastwall.store.base import StoreError, open_store
+from blastwall.store.sql import FILING_SLOTS, ProposalFiling
 from blastwall.store.sqlite import SQLITE
 from blastwall.store.writer import GroupCommitWriter
 from tests.store.test_store_contract import T0, _upgraded, proposal_row
@@ -52,6 +53,19 @@ def test_a_status_change_after_filing_shows_in_the_listing(store):
     store.transact(lambda tx: tx.set_proposal_status("p1", "approved"))
     assert _ids(store.list_proposals(agent="a", status="approved")) == ["p1"]
     assert store.list_proposals(agent="a", status="pending") == []
+
+
+def test_filing_takes_one_slot_of_agents_a_call_and_every_agent_in_a_round(store):
+    agents = [f"agent-{i}" for i in range(40)]
+    store.transact(lambda tx: [tx.insert_proposal(proposal_row(f"p{i}", agent=a)) for i, a in enumerate(agents)])
+    filing, left = ProposalFiling(), [_queued(store)]
+    for _ in range(FILING_SLOTS):
+        store.transact(filing)
+        left.append(_queued(store))
+    assert left[0] == 40 and left[-1] == 0
+    filed_per_call = [a - b for a, b in zip(left, left[1:])]
+    assert max(filed_per_call) < 40 and sum(1 for n in filed_per_call if n) >= 3     # spread over the slots
+    assert all(_ids(store.list_proposals(agent=a)) == [f"p{i}"] for i, a in enumerate(agents))
 
 
 def test_the_writer_files_the_queue_on_its_own(tmp_path):

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from blastwall.store.base import Store, StoreError
-from blastwall.store.sql import Dialect, SqlReads, SqlTx, migrate
+from blastwall.store.sql import Dialect, ProposalFiling, SqlReads, SqlTx, migrate
 from blastwall.store.writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -41,7 +41,8 @@ class PostgresStore(SqlReads, Store):
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, timeout=timeout, open=True,
                                     check=ConnectionPool.check_connection,
                                     kwargs=self._conn_kwargs(), name="blastwall-read")
-        self._writer = GroupCommitWriter(self._connect, POSTGRES, "pg", max_batch, upkeep=SqlTx.file_proposals)
+        self._writer = GroupCommitWriter(self._connect, POSTGRES, "pg", max_batch,
+                                         upkeep=ProposalFiling(), upkeep_every=ProposalFiling.EVERY)
 
     def _conn_kwargs(self) -> dict:
         return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.timeout)),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from blastwall.store.base import Store, StoreError
-from blastwall.store.sql import Dialect, SqlReads, SqlTx, migrate
+from blastwall.store.sql import Dialect, ProposalFiling, SqlReads, SqlTx, migrate
 from blastwall.store.writer import GroupCommitWriter
 
 try:
@@ -114,7 +114,8 @@ class SqliteStore(SqlReads, Store):
         self._checkpointer_lock = threading.Lock()
         self._closed = False
         self._writer = GroupCommitWriter(self._connect_writer, SQLITE, Path(self.path).name, max_batch,
-                                         batch_lock=self._write_lock, upkeep=SqlTx.file_proposals)
+                                         batch_lock=self._write_lock, upkeep=ProposalFiling(),
+                                         upkeep_every=ProposalFiling.EVERY)
 
     # connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
