@@ -52,6 +52,7 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
         _serve_workers(workers, host, port, args, db, (checkpoint_key, checkpoint_every, checkpoint_seconds))
         return
     from blastwall.service.app import create_app
+    from blastwall.service.expiry import RequestExpiry
     from blastwall.service.follow import ReloadFollower
     from blastwall.service.gateway import Gateway, Settings
     from blastwall.service.principals import load_principals
@@ -63,6 +64,8 @@ def serve(inventory, policy, principals_file, db, host, port, notify_file, check
     store.migrate()
     if writer_socket:
         store.share_writer(writer_socket)
+    else:                                       # a worker's parent runs it for every worker
+        RequestExpiry().attach(store)
     notifier = _notifier(notify_file)
     settings = Settings(timedelta(seconds=approval_ttl), timedelta(seconds=grant_ttl))
     gateway = Gateway(inventory, policy, store, load_principals(principals_file), settings=settings,
@@ -103,8 +106,10 @@ def _serve_workers(n: int, host: str, port: int, worker_args: list[str], db: str
     """The parent of ``n`` worker processes (see blastwall.service.workers); exits with their status."""
     from blastwall.service.workers import Workers
     from blastwall.store.base import open_store
+    from blastwall.service.expiry import RequestExpiry
     store = open_store(db)
     store.migrate()                                           # once, before the workers start
+    RequestExpiry().attach(store)
     workers = Workers(n, host, port, worker_args, store)
     console(stderr=True).print(f"blastwall serving on http://{host}:{port} with {n} worker processes "
                                f"(store {store.backend}); SIGHUP reloads them all")

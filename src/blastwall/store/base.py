@@ -99,6 +99,10 @@ class Tx(ABC):
     def set_request_state(self, request_id: str, state: str) -> None: ...
 
     @abstractmethod
+    def overdue_requests(self, now: datetime, limit: int) -> list[dict]:
+        """Requests still marked pending whose expires_at has passed, oldest first."""
+
+    @abstractmethod
     def insert_review(self, row: dict) -> None:
         """row: request_id, reviewer, verdict ('approve'|'deny'), accepted (bool), reason, at."""
 
@@ -212,6 +216,11 @@ class Store(ABC):
                       now: datetime | None = None) -> list[dict]:
         """Newest first; ``agent``: only requests for that agent's proposals.  With ``now``, a
         pending request past its expiry is listed (and filtered) as expired."""
+
+    @abstractmethod
+    def add_upkeep(self, work: Callable[["Tx"], Any], every: float) -> None:
+        """Run ``work(tx)`` in a write transaction about every ``every`` seconds while writes come
+        in; nobody waits for it, and a failed run is undone alone and tried again."""
 
     @abstractmethod
     def count_pending(self, now: datetime) -> int:

@@ -384,6 +384,11 @@ class SqlTx(Tx):
         self._x("UPDATE approval_requests SET state = ?, open_digest = CASE WHEN ? THEN open_digest END "
                 "WHERE id = ?", (state, open_, request_id))
 
+    def overdue_requests(self, now: datetime, limit: int) -> list[dict]:
+        """Requests still marked pending whose expiry has passed, oldest first."""
+        return self._all("SELECT * FROM approval_requests WHERE state = 'pending' AND expires_at <= ? "
+                         "ORDER BY created_at, id LIMIT ?", (_time(now), int(limit)))
+
     def insert_review(self, row: dict) -> None:
         self._x("INSERT INTO reviews (request_id, reviewer, verdict, accepted, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
                 (row["request_id"], row["reviewer"], row["verdict"], int(bool(row["accepted"])), row.get("reason"),
@@ -513,6 +518,10 @@ class SqlReads:
             except Unreachable:
                 pass                    # not sent: committed here instead
         return await self._writer.submit_async(work)
+
+    def add_upkeep(self, work: Callable[[Any], Any], every: float) -> None:
+        """Run ``work(tx)`` in a write batch every ``every`` seconds (GroupCommitWriter.add_upkeep)."""
+        self._writer.add_upkeep(work, every)
 
     def share_writer(self, path: str) -> None:
         """Commit ``Work`` through the writer process listening on ``path`` (store/remote.py)."""

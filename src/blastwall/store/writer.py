@@ -89,10 +89,11 @@ class GroupCommitWriter:
                  batch_lock: Callable[[], AbstractContextManager] = nullcontext,
                  upkeep: Callable[[SqlTx], Any] | None = None, upkeep_every: float = 1.0) -> None:
         """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes).
-        ``upkeep``: a work added to the first batch after each ``upkeep_every`` seconds."""
+        ``upkeep``: a work added to the first batch after each ``upkeep_every`` seconds (add_upkeep)."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
-        self._upkeep, self._upkeep_every = upkeep, upkeep_every
-        self._upkeep_due = time.monotonic() + upkeep_every
+        self._upkeeps: list[list] = []       # [work, every, next due]: read by the writer thread only
+        if upkeep is not None:
+            self.add_upkeep(upkeep, upkeep_every)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._source = None              # another process's works, read by this thread (store/remote.py)
         self._conn = None
@@ -124,6 +125,11 @@ class GroupCommitWriter:
         source = self._source
         if source is not None:           # the writer may be waiting on the source, not the queue
             source.wake()
+
+    def add_upkeep(self, work: Callable[[SqlTx], Any], every: float) -> None:
+        """Run ``work`` in the first batch after each ``every`` seconds, in its own savepoint;
+        nobody waits for it, and a failed one is undone alone and tried again when next due."""
+        self._upkeeps = [*self._upkeeps, [work, every, time.monotonic() + every]]
 
     def pending(self) -> int:
         """Works queued and not yet taken by the writer."""
@@ -200,9 +206,11 @@ class GroupCommitWriter:
 
     def _add_upkeep(self, batch: list) -> None:
         now = time.monotonic()
-        if self._upkeep is not None and now >= self._upkeep_due:
-            self._upkeep_due = now + self._upkeep_every
-            batch.append(_Pending(self._upkeep, sink=_Unheard))
+        for upkeep in self._upkeeps:
+            work, every, due = upkeep
+            if now >= due:
+                upkeep[2] = now + every
+                batch.append(_Pending(work, sink=_Unheard))
 
     def _run(self, batch: list[_Pending]) -> None:
         d = self._d

@@ -1,0 +1,94 @@
+"""Approval requests end when their time is up (service/expiry.py), audited, whether or not
+anyone looks at them again: in process with a clock, and in real services, one process or several."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from blastwall.service.app import create_app
+from blastwall.service.expiry import RequestExpiry
+from tests.service.conftest import auth
+from tests.service.procs import Service
+from tests.service.test_api import DB_DELETE, NS_DELETE, audit_kinds, propose, review
+
+
+def _audit(client) -> list[dict]:
+    return client.get("/v1/audit", params={"limit": 1000}, headers=auth("root")).json()
+
+
+def test_an_overdue_request_is_closed_audited_and_its_proposal_expired(gateway, clock):
+    with TestClient(create_app(gateway)) as client:
+        first = propose(client, NS_DELETE).json()
+        clock.advance(minutes=30)
+        later = propose(client, DB_DELETE, who="coder-1").json()
+        expiry = RequestExpiry(clock)
+        assert gateway.store.transact(expiry) == 0                      # nothing is due yet
+        clock.advance(minutes=30, seconds=1)
+        assert gateway.store.transact(expiry) == 1
+        closed = _audit(client)[-1]
+        assert closed["kind"] == "request_expired" and closed["actor"] == "system"
+        assert closed["payload"] == {"request_id": first["approval_request_id"], "proposal_id": first["proposal_id"]}
+        assert client.get(f"/v1/proposals/{first['proposal_id']}", headers=auth("root")).json()["status"] == "expired"
+        assert gateway.store.transact(expiry) == 0                      # closed once only
+        res = review(client, first["approval_request_id"], "bob")
+        assert res.status_code == 409 and "expired" in res.json()["error"]["message"]
+        assert audit_kinds(client).count("request_expired") == 1       # the review found it closed
+        assert review(client, later["approval_request_id"], "bob").status_code == 200   # still live
+
+
+def test_a_backlog_drains_a_limited_number_a_run_oldest_first(gateway, clock, monkeypatch):
+    monkeypatch.setattr(RequestExpiry, "LIMIT", 2)
+    with TestClient(create_app(gateway)) as client:
+        ids = []
+        for who, doc in (("kiro-ops-7", NS_DELETE), ("coder-1", NS_DELETE), ("coder-1", DB_DELETE)):
+            ids.append(propose(client, doc, who=who).json()["approval_request_id"])
+            clock.advance(seconds=1)
+        clock.advance(hours=2)
+        expiry = RequestExpiry(clock)
+        assert [gateway.store.transact(expiry) for _ in range(3)] == [2, 1, 0]
+        closed = [r["payload"]["request_id"] for r in _audit(client) if r["kind"] == "request_expired"]
+        assert closed == ids
+
+
+def test_an_upkeep_that_fails_leaves_the_request_pending_and_the_writer_serving(gateway, clock):
+    with TestClient(create_app(gateway)) as client:
+        rid = propose(client, NS_DELETE).json()["approval_request_id"]
+        clock.advance(hours=2)
+
+        def broken(tx):
+            RequestExpiry(clock)(tx)
+            raise RuntimeError("upkeep broke after closing")
+        gateway.store.add_upkeep(broken, 0.01)
+        time.sleep(0.05)
+        assert propose(client, DB_DELETE, who="coder-1").status_code == 200   # the batch it joined committed
+        assert "request_expired" not in audit_kinds(client)                  # its own writes were undone
+        assert client.get(f"/v1/approvals/{rid}", headers=auth("bob")).json()["state"] == "expired"
+
+
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["one process", "two workers"])
+def test_a_real_service_expires_requests_nobody_reviews(tmp_path, workers):
+    svc = Service(tmp_path, f"sqlite:///{tmp_path / 'bw.db'}", extra_args=("--approval-ttl", "1", *workers))
+    svc.wait_ready()
+    try:
+        with httpx.Client(base_url=svc.url, timeout=30) as c:
+            body = c.post("/v1/proposals", json=NS_DELETE, headers=auth("kiro-ops-7")).json()
+            rid = body["approval_request_id"]
+            assert rid is not None
+            deadline, kinds = time.monotonic() + 15, []
+            while time.monotonic() < deadline:
+                # the upkeep runs with write batches: a routine proposal gives it one
+                c.post("/v1/proposals", json={"intent": "poke", "operations": [
+                    {"verb": "restart", "target": "deploy/dev-us-east-1/web"}]}, headers=auth("coder-1"))
+                audit = c.get("/v1/audit", params={"limit": 1000}, headers=auth("root")).json()
+                kinds = [(r["kind"], r["payload"].get("request_id")) for r in audit]
+                if ("request_expired", rid) in kinds:
+                    break
+                time.sleep(0.2)
+            assert ("request_expired", rid) in kinds
+            assert c.get(f"/v1/proposals/{body['proposal_id']}", headers=auth("root")).json()["status"] == "expired"
+            assert not any(k == "review" for k, _ in kinds)
+    finally:
+        svc.kill(15)
