@@ -1549,3 +1549,16 @@ def test_property_profiling_or_another_kuberc_is_always_opaque(argv, at, flag):
         return
     for op in interpret_kubectl(["kubectl", *rest], FILES):
         assert is_opaque(op), (rest, op)
+
+
+def test_every_flag_name_the_scanner_may_meet_has_a_known_arity():
+    """A flag whose arity is unknown would shift every word after it: the global flags, the short
+    spellings and every subcommand's own flags must each name a flag with a known arity."""
+    from blastwall.core.interpret import kubectl as k
+    assert set(k._GLOBAL_FLAGS) <= set(k._FLAGS)
+    assert set(k._SHORT.values()) <= set(k._FLAGS)
+    for command, short in k._COMMAND_SHORT.items():
+        own = {**k._FLAGS, **k._COMMAND_FLAGS.get(command, {})}
+        assert set(short.values()) <= set(own), command
+    assert all(arity in (k._VALUE, k._BOOL, k._OPTIONAL) for table in (k._FLAGS, *k._COMMAND_FLAGS.values())
+               for arity in table.values())
