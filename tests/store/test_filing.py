@@ -47,6 +47,23 @@ def test_listing_by_agent_reads_queued_and_filed_proposals_alike(store):
     assert _ids(store.list_proposals(agent="b")) == ["p1"]
 
 
+def test_a_filing_committed_during_a_listing_neither_hides_nor_repeats_rows(store, monkeypatch):
+    """The listing reads the filed table, then the queue: both in one snapshot, on either backend."""
+    from blastwall.store import sql
+    store.transact(lambda tx: [tx.insert_proposal(proposal_row(f"p{i}", agent="a", at=T0 + timedelta(seconds=i)))
+                               for i in range(3)])
+    read_all, filed = sql.SqlTx._all, []
+
+    def filing_between(tx, query, params=()):
+        rows = read_all(tx, query, params)
+        if "FROM proposals_by_agent" in query and not filed:
+            filed.append(store.transact(lambda w: w.file_proposals()))     # commits now, from the writer
+        return rows
+    monkeypatch.setattr(sql.SqlTx, "_all", filing_between)
+    assert _ids(store.list_proposals(agent="a")) == ["p2", "p1", "p0"]
+    assert filed and _queued(store) == 0
+
+
 def test_a_status_change_after_filing_shows_in_the_listing(store):
     store.transact(lambda tx: tx.insert_proposal(proposal_row("p1", agent="a", status="pending")))
     _file(store)

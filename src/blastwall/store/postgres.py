@@ -19,8 +19,12 @@ from blastwall.store.writer import GroupCommitWriter
 
 T = TypeVar("T")
 
+# Reads see one snapshot (READ COMMITTED gives each statement its own): a listing that reads
+# two tables must not miss rows a filing moved between them; a read-only REPEATABLE READ
+# transaction never fails to serialize.
 POSTGRES = Dialect(
-    name="postgresql", param="%s", begin_write="BEGIN", begin_read="BEGIN READ ONLY", for_update=" FOR UPDATE",
+    name="postgresql", param="%s", begin_write="BEGIN",
+    begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", for_update=" FOR UPDATE",
     serial_pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", clustered="",
     open_requests="approval_requests r",
     migration_lock="SELECT pg_advisory_xact_lock(4242017)",
