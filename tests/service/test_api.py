@@ -345,3 +345,10 @@ def test_an_approval_binds_the_exact_command_not_only_what_blastwall_read_from_i
     stored = client.get(f"/v1/proposals/{approved['proposal_id']}", headers=auth("root")).json()
     assert stored["proposal"]["artifact"] == {"kind": "argv", "exact": json.dumps([*SCALE, "--replicas=3"],
                                                                                  separators=(",", ":"))}
+
+
+@pytest.mark.parametrize("path", ["/v1/proposals", "/v1/approvals", "/v1/audit"])
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_listing_limit_below_one_is_refused(client, path, limit):
+    res = client.get(path, params={"limit": limit}, headers=auth("root"))
+    assert res.status_code == 400 and "limit" in res.text

@@ -80,6 +80,30 @@ def test_listing_the_pending_requests_does_not_read_expired_ones(tmp_path):
     assert costs[2_000] <= costs[10] * 1.5 + 20, costs
 
 
+def test_finding_overdue_requests_does_not_read_the_live_ones(tmp_path):
+    from blastwall.store.sql import SqlTx
+    from blastwall.store.sqlite import SQLITE
+    costs = {}
+    for n in (10, 2_000):
+        path = str(tmp_path / f"bw{n}.db")
+        store = open_store(f"sqlite:///{path}")
+        store.migrate()
+        store.transact(lambda tx: [tx.insert_request({
+            "id": f"r{i}", "proposal_id": f"p{i}", "digest": f"d{i}", "approvers": 1, "scope": {}, "state": "pending",
+            "created_at": T0 + timedelta(seconds=i), "expires_at": T0 + timedelta(hours=1, seconds=i),
+            "emergency": False}) for i in range(n)])
+        now = T0 + timedelta(hours=1, seconds=2.5)                  # r0, r1, r2 are overdue; the rest live
+        conn = sqlite3.connect(path)
+        conn.row_factory = sqlite3.Row
+        steps = [0]
+        conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1)
+        assert [r["id"] for r in SqlTx(conn, SQLITE, chain=None).overdue_requests(now, 100)] == ["r0", "r1", "r2"]
+        costs[n] = steps[0]
+        conn.close()
+        store.close()
+    assert costs[2_000] <= costs[10] * 1.5 + 20, costs
+
+
 def _open(path) -> set[str]:
     with sqlite3.connect(path) as conn:
         return {r[0] for r in conn.execute("SELECT id FROM approval_requests WHERE open_digest IS NOT NULL")}

@@ -301,7 +301,7 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
         raise RuntimeError("POST /v1/proposals is answered by ProposalFastPath; this route documents it")
 
     @app.get("/v1/proposals")
-    def proposals(status: str | None = None, agent: str | None = None, limit: int = Query(100, le=1000),
+    def proposals(status: str | None = None, agent: str | None = None, limit: int = Query(100, ge=1, le=1000),
                   authorization: str | None = Header(None)) -> list:
         """Humans read every agent's proposals; an agent reads its own."""
         reader = who(authorization, "list proposals")
@@ -318,7 +318,7 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
         return gw.report_execution(who(authorization, "report execution"), pid, body)
 
     @app.get("/v1/approvals")
-    def approvals(state: str | None = "pending", limit: int = Query(100, le=1000),
+    def approvals(state: str | None = "pending", limit: int = Query(100, ge=1, le=1000),
                   authorization: str | None = Header(None)) -> list:
         """Humans read every request; an agent reads those of its own proposals."""
         reader = who(authorization, "list approvals")
@@ -374,7 +374,8 @@ def _routes(app: FastAPI, gw: Gateway) -> None:  # noqa: C901  one place for eve
         return PlainTextResponse(Checkpoint.from_dict(latest).to_text())
 
     @app.get("/v1/audit")
-    def audit(after: int = 0, limit: int = Query(100, le=10000), authorization: str | None = Header(None)) -> list:
+    def audit(after: int = 0, limit: int = Query(100, ge=1, le=10000),
+              authorization: str | None = Header(None)) -> list:
         _human(who(authorization, "read audit"))
         return [_jsonable(vars(r)) for r in gw.store.audit_records(after_seq=after, limit=limit)]
 

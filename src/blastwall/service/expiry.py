@@ -1,22 +1,24 @@
 """Approval requests end when their time is up, not when someone next looks at them.
 
-The store's writer runs RequestExpiry every EVERY seconds (Store.add_upkeep): each pending
-request past its expires_at is closed as a review would find it, audited as request_expired
-by "system", and its proposal's status set to expired.  A run closes at most LIMIT, oldest
-first, so a backlog (a database from before, or a long stop) drains without one long batch.
-Every process serving a store may run it: a request already closed is not found again.
+The store's writer runs RequestExpiry every EVERY seconds with a write batch (Store.add_upkeep):
+the pending requests past their expires_at are marked expired, their proposals too, and one
+audit record, requests_expired by "system", names them all.  (A review that finds a request
+overdue first closes it alone, as request_expired.)  A run takes at most LIMIT, soonest expired
+first, found through an index of the pending requests by expiry, so neither a backlog nor a
+long history makes one batch long.  Every process serving a store may run it: a request
+already closed is not found again.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Callable
 
-from blastwall.service.gateway import close_request, utcnow
+from blastwall.service.gateway import utcnow
 
 
 class RequestExpiry:
-    EVERY = 0.5
-    LIMIT = 100
+    EVERY = 0.2
+    LIMIT = 200            # 1,000 a second at most: the benchmark opens ~1,000 requests a second
 
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self.clock = clock
@@ -24,8 +26,10 @@ class RequestExpiry:
     def __call__(self, tx) -> int:
         now = self.clock()
         overdue = tx.overdue_requests(now, self.LIMIT)
-        for req in overdue:
-            close_request(tx, req, "expired", "expired", "system", now)
+        if overdue:
+            tx.expire_requests(overdue)
+            tx.audit("requests_expired", "system", {"request_ids": [r["id"] for r in overdue],
+                                                    "proposal_ids": [r["proposal_id"] for r in overdue]}, now)
         return len(overdue)
 
     def attach(self, store) -> "RequestExpiry":

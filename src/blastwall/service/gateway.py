@@ -43,14 +43,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def close_request(tx, req: dict, state: str, status: str, by: str, now: datetime) -> dict:
-    """End an approval request (and set its proposal's status), audited as request_<state>."""
-    tx.set_request_state(req["id"], state)
-    tx.set_proposal_status(req["proposal_id"], status)
-    tx.audit(f"request_{state}", by, {"request_id": req["id"], "proposal_id": req["proposal_id"]}, now)
-    return {"request_id": req["id"], "state": state}
-
-
 def new_id(prefix: str) -> str:
     """An unguessable id (grants)."""
     return f"{prefix}_{secrets.token_hex(8)}"
@@ -422,7 +414,10 @@ class Gateway:
         return {"refused": why, "conflict": conflict}
 
     def _close(self, tx, req: dict, state: str, status: str, by: str, now: datetime) -> dict:
-        return close_request(tx, req, state, status, by, now)
+        tx.set_request_state(req["id"], state)
+        tx.set_proposal_status(req["proposal_id"], status)
+        tx.audit(f"request_{state}", by, {"request_id": req["id"], "proposal_id": req["proposal_id"]}, now)
+        return {"request_id": req["id"], "state": state}
 
     def _grant(self, tx, req: dict, prop: dict, approvals: int, now: datetime) -> dict:
         tx.set_request_state(req["id"], "approved")

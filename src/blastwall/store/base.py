@@ -100,7 +100,11 @@ class Tx(ABC):
 
     @abstractmethod
     def overdue_requests(self, now: datetime, limit: int) -> list[dict]:
-        """Requests still marked pending whose expires_at has passed, oldest first."""
+        """Requests still marked pending whose expires_at has passed, soonest expired first."""
+
+    @abstractmethod
+    def expire_requests(self, requests: list[dict]) -> None:
+        """Mark these requests (rows with id and proposal_id) expired, and their proposals."""
 
     @abstractmethod
     def insert_review(self, row: dict) -> None:

@@ -26,7 +26,7 @@ POSTGRES = Dialect(
     name="postgresql", param="%s", begin_write="BEGIN",
     begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", for_update=" FOR UPDATE",
     serial_pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", clustered="",
-    open_requests="approval_requests r",
+    pending_requests="approval_requests r",
     migration_lock="SELECT pg_advisory_xact_lock(4242017)",
     errors=(psycopg.Error,), conflicts=(psycopg.errors.UniqueViolation,),
     fatal=(psycopg.OperationalError,))

@@ -28,7 +28,7 @@ class Dialect:
     for_update: str                    # row-lock suffix for SELECT ("" where BEGIN IMMEDIATE locks all)
     serial_pk: str                     # an auto-numbered primary key column
     clustered: str                     # after CREATE TABLE: store the rows in primary-key order
-    open_requests: str                 # approval_requests r, read through the open index (_PENDING_AT)
+    pending_requests: str              # approval_requests r, read through approval_requests_pending
     migration_lock: str | None         # run first in the migration transaction
     errors: tuple[type[BaseException], ...]
     conflicts: tuple[type[BaseException], ...]
@@ -127,6 +127,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "INSERT INTO proposals_by_agent (agent, created_at, id) SELECT agent, created_at, id FROM proposals",
         "DROP INDEX proposals_agent",
     ]),
+    # The requests still pending, by expiry: RequestExpiry finds the overdue ones, and listings
+    # and the gauge the live ones, without reading every request that is pending or ever was.
+    # Requests share one lifetime, so inserts come in at the end.
+    (8, "find pending approval requests by expiry", [
+        "CREATE INDEX approval_requests_pending ON approval_requests (expires_at) WHERE state = 'pending'",
+    ]),
 ]
 
 SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, " \
@@ -213,6 +219,7 @@ def _time(v) -> str | None:
 
 # the chain head during one write transaction ------------------------------------------
 FLUSH_ROWS = 1000          # 7 parameters a row: well under SQLite's and PostgreSQL's limits
+_IN_CHUNK = 500            # ids in one IN (...) list
 _INSERT_AUDIT = "INSERT INTO audit_log (seq, at, kind, actor, payload, prev_hash, hash) VALUES "
 
 
@@ -385,9 +392,19 @@ class SqlTx(Tx):
                 "WHERE id = ?", (state, open_, request_id))
 
     def overdue_requests(self, now: datetime, limit: int) -> list[dict]:
-        """Requests still marked pending whose expiry has passed, oldest first."""
-        return self._all("SELECT * FROM approval_requests WHERE state = 'pending' AND expires_at <= ? "
-                         "ORDER BY created_at, id LIMIT ?", (_time(now), int(limit)))
+        """Requests still marked pending whose expiry has passed, soonest expired first."""
+        return self._all(f"SELECT r.* FROM {self._d.pending_requests} WHERE r.state = 'pending' "
+                         "AND r.expires_at <= ? ORDER BY r.expires_at, r.id LIMIT ?", (_time(now), int(limit)))
+
+    def expire_requests(self, requests: list[dict]) -> None:
+        """Mark these requests expired and their proposals too, a few statements for them all."""
+        for i in range(0, len(requests), _IN_CHUNK):
+            chunk = requests[i:i + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            self._x(f"UPDATE approval_requests SET state = 'expired', open_digest = NULL WHERE id IN ({marks})",
+                    tuple(r["id"] for r in chunk))
+            self._x(f"UPDATE proposals SET status = 'expired' WHERE id IN ({marks})",
+                    tuple(r["proposal_id"] for r in chunk))
 
     def insert_review(self, row: dict) -> None:
         self._x("INSERT INTO reviews (request_id, reviewer, verdict, accepted, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -556,14 +573,14 @@ class SqlReads:
         if agent is not None:
             conds, params = [*conds, "p.agent = ?"], [*params, agent]
         where = " WHERE " + " AND ".join(conds) if conds else ""
-        table = self._dialect.open_requests if _PENDING_AT in conds else "approval_requests r"
+        table = self._dialect.pending_requests if _PENDING_AT in conds else "approval_requests r"
         join = " JOIN proposals p ON p.id = r.proposal_id" if agent is not None else ""
         rows = self._read(lambda tx: tx._all(f"SELECT r.* FROM {table}{join}{where} "
                                              "ORDER BY r.created_at DESC, r.id LIMIT ?", (*params, int(limit))))
         return rows if now is None else [request_as_of(r, now) for r in rows]
 
     def count_pending(self, now: datetime) -> int:
-        row = self._read(lambda tx: tx._one(f"SELECT COUNT(*) AS n FROM {self._dialect.open_requests} "
+        row = self._read(lambda tx: tx._one(f"SELECT COUNT(*) AS n FROM {self._dialect.pending_requests} "
                                             f"WHERE {_PENDING_AT}", (_time(now),)))
         return int(row["n"])
 
@@ -600,10 +617,10 @@ class SqlReads:
         return int(row["v"] or 0) if row else 0
 
 
-# A pending request past expires_at is expired, though only the next touch records it (gateway
-# _request_unusable).  Every request that may be live keeps open_digest, so the small open index
-# finds the pending ones without reading every request that ever expired unreviewed.
-_PENDING_AT = "r.open_digest IS NOT NULL AND r.state = 'pending' AND r.expires_at > ?"
+# A pending request past expires_at is expired, though it is recorded so only when RequestExpiry
+# or a review gets to it.  The live ones are read through approval_requests_pending (migration 8;
+# SQLite's planner, left alone, reads every pending row through the state index).
+_PENDING_AT = "r.state = 'pending' AND r.expires_at > ?"
 _EXPIRED_AT = "(r.state = 'expired' OR (r.state = 'pending' AND r.expires_at <= ?))"
 
 

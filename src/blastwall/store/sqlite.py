@@ -28,7 +28,7 @@ T = TypeVar("T")
 SQLITE = Dialect(
     name="sqlite", param="?", begin_write="BEGIN IMMEDIATE", begin_read="BEGIN", for_update="",
     serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT", clustered=" WITHOUT ROWID",
-    open_requests="approval_requests r INDEXED BY approval_requests_open", migration_lock=None,
+    pending_requests="approval_requests r INDEXED BY approval_requests_pending", migration_lock=None,
     errors=(sqlite3.Error,), conflicts=(sqlite3.IntegrityError,),
     fatal=(sqlite3.OperationalError,))
 

@@ -9,6 +9,7 @@ that is not durable.  One durable commit (one fsync) per batch, not per record.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 import time
@@ -21,14 +22,23 @@ from blastwall.store.sql import Dialect, SqlTx, lock_head
 _STOP = object()
 _WAKE = object()                         # wakes a writer blocked on its queue (a source was attached)
 _MARKS = (_STOP, _WAKE)
+log = logging.getLogger("blastwall.store")
 
 
-class _Unheard:
-    """The sink of upkeep works: nobody waits for them (a failed one is tried again when next due)."""
+class _Upkeep:
+    """The sink of one upkeep work: nobody waits for it.  A failure is reported (once while the
+    same failure lasts) and the work is tried again when next due."""
 
-    @staticmethod
-    def settled(items) -> None:
-        pass
+    def __init__(self, work) -> None:
+        self.name = getattr(work, "__name__", type(work).__name__)
+        self.last = ""
+
+    def settled(self, items) -> None:
+        for item in items:
+            problem = "" if item.error is None else f"{type(item.error).__name__}: {item.error}"
+            if problem and problem != self.last:
+                log.warning("blastwall: upkeep %s failed, tried again when next due: %s", self.name, problem)
+            self.last = problem
 
 
 class _Pending:
@@ -91,7 +101,7 @@ class GroupCommitWriter:
         """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes).
         ``upkeep``: a work added to the first batch after each ``upkeep_every`` seconds (add_upkeep)."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
-        self._upkeeps: list[list] = []       # [work, every, next due]: read by the writer thread only
+        self._upkeeps: list[list] = []       # [work, every, next due, sink]: read by the writer thread only
         if upkeep is not None:
             self.add_upkeep(upkeep, upkeep_every)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
@@ -129,7 +139,7 @@ class GroupCommitWriter:
     def add_upkeep(self, work: Callable[[SqlTx], Any], every: float) -> None:
         """Run ``work`` in the first batch after each ``every`` seconds, in its own savepoint;
         nobody waits for it, and a failed one is undone alone and tried again when next due."""
-        self._upkeeps = [*self._upkeeps, [work, every, time.monotonic() + every]]
+        self._upkeeps = [*self._upkeeps, [work, every, time.monotonic() + every, _Upkeep(work)]]
 
     def pending(self) -> int:
         """Works queued and not yet taken by the writer."""
@@ -207,10 +217,10 @@ class GroupCommitWriter:
     def _add_upkeep(self, batch: list) -> None:
         now = time.monotonic()
         for upkeep in self._upkeeps:
-            work, every, due = upkeep
+            work, every, due, sink = upkeep
             if now >= due:
                 upkeep[2] = now + every
-                batch.append(_Pending(work, sink=_Unheard))
+                batch.append(_Pending(work, sink=sink))
 
     def _run(self, batch: list[_Pending]) -> None:
         d = self._d
