@@ -15,6 +15,7 @@ from blastwall.store.sql import FILING_SLOTS, ProposalFiling
 from blastwall.store.sqlite import SQLITE
 from blastwall.store.writer import GroupCommitWriter
 from tests.store.test_store_contract import T0, _upgraded, proposal_row
+from tests.store.vmsteps import counting_reads, migrated
 
 
 def _ids(rows) -> list[str]:
@@ -205,23 +206,11 @@ def test_a_failing_upkeep_fails_no_caller_and_is_undone_alone(tmp_path):
 
 
 # what a listing reads ------------------------------------------------------------------------
-def _counting(store, path: str) -> list[int]:
-    """Route the store's reads through one connection that counts SQLite's VM steps."""
-    from blastwall.store.sql import SqlTx
-    conn = sqlite3.connect(path, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    steps = [0]
-    conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1)
-    store._read = lambda work: work(SqlTx(conn, SQLITE, chain=None))
-    return steps
-
-
 def test_an_agents_listing_reads_its_own_filed_proposals_not_everyones(tmp_path):
     costs = {}
     for others in (100, 5_000):
-        path = str(tmp_path / f"bw{others}.db")
-        store = open_store(f"sqlite:///{path}")
-        store.migrate()
+        path = tmp_path / f"bw{others}.db"
+        store = migrated(path)
         store.transact(lambda tx: [tx.insert_proposal(proposal_row(f"o{i}", agent=f"other-{i % 50}",
                                                                    at=T0 + timedelta(milliseconds=i)))
                                    for i in range(others)])
@@ -229,9 +218,10 @@ def test_an_agents_listing_reads_its_own_filed_proposals_not_everyones(tmp_path)
                                                                    at=T0 + timedelta(seconds=i)))
                                    for i in range(20)])
         _file(store)
-        steps = _counting(store, path)
+        conn, steps = counting_reads(store, path)
         assert _ids(store.list_proposals(agent="me", limit=10)) == [f"m{i}" for i in range(19, 9, -1)]
         costs[others] = steps[0]
+        conn.close()
         store.close()
     assert costs[5_000] <= costs[100] * 1.2 + 50, costs
 

@@ -6,8 +6,8 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from blastwall.store.base import open_store
-from blastwall.store.sql import _LIVE, SqlTx, _time
-from blastwall.store.sqlite import SQLITE
+from blastwall.store.sql import _LIVE, _time
+from tests.store.vmsteps import counting_reads, migrated
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -39,8 +39,7 @@ def test_finding_the_live_request_does_not_read_expired_ones(tmp_path):
     costs = {}
     for n in (10, 2_000):
         path = str(tmp_path / f"bw{n}.db")
-        store = open_store(f"sqlite:///{path}")
-        store.migrate()
+        store = migrated(path)
         for digest in ("d-x", "d-y", "d-z"):
             _requests(store, n, digest)
         live = T0 + timedelta(seconds=n - 0.5)                      # only the newest is still live
@@ -58,22 +57,15 @@ def test_finding_the_live_request_does_not_read_expired_ones(tmp_path):
 def test_listing_the_pending_requests_does_not_read_expired_ones(tmp_path):
     costs = {}
     for n in (10, 2_000):
-        path = str(tmp_path / f"bw{n}.db")
-        store = open_store(f"sqlite:///{path}")
-        store.migrate()
+        path = tmp_path / f"bw{n}.db"
+        store = migrated(path)
         for digest in ("d-x", "d-y", "d-z"):
             _requests(store, n, digest)
         now = T0 + timedelta(seconds=n - 0.5)                       # the newest of each digest is live
+        conn, steps = counting_reads(store, path)
         assert sorted(r["id"] for r in store.list_requests(state="pending", now=now)) == \
             [f"r{d}{n - 1}" for d in ("d-x", "d-y", "d-z")]
         assert store.count_pending(now) == 3
-        steps = [0]
-        conn = sqlite3.connect(path)
-        conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1)
-        store._read = lambda work, conn=conn: work(SqlTx(conn, SQLITE, chain=None))
-        conn.row_factory = sqlite3.Row
-        store.list_requests(state="pending", now=now)
-        store.count_pending(now)
         costs[n] = steps[0]
         conn.close()
         store.close()
@@ -81,23 +73,17 @@ def test_listing_the_pending_requests_does_not_read_expired_ones(tmp_path):
 
 
 def test_finding_overdue_requests_does_not_read_the_live_ones(tmp_path):
-    from blastwall.store.sql import SqlTx
-    from blastwall.store.sqlite import SQLITE
     costs = {}
     for n in (10, 2_000):
-        path = str(tmp_path / f"bw{n}.db")
-        store = open_store(f"sqlite:///{path}")
-        store.migrate()
+        path = tmp_path / f"bw{n}.db"
+        store = migrated(path)
         store.transact(lambda tx: [tx.insert_request({
             "id": f"r{i}", "proposal_id": f"p{i}", "digest": f"d{i}", "approvers": 1, "scope": {}, "state": "pending",
             "created_at": T0 + timedelta(seconds=i), "expires_at": T0 + timedelta(hours=1, seconds=i),
             "emergency": False}) for i in range(n)])
         now = T0 + timedelta(hours=1, seconds=2.5)                  # r0, r1, r2 are overdue; the rest live
-        conn = sqlite3.connect(path)
-        conn.row_factory = sqlite3.Row
-        steps = [0]
-        conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1), 1)
-        assert [r["id"] for r in SqlTx(conn, SQLITE, chain=None).overdue_requests(now, 100)] == ["r0", "r1", "r2"]
+        conn, steps = counting_reads(store, path)
+        assert [r["id"] for r in store.read(lambda tx: tx.overdue_requests(now, 100))] == ["r0", "r1", "r2"]
         costs[n] = steps[0]
         conn.close()
         store.close()
