@@ -237,3 +237,49 @@ def test_a_failing_upkeep_is_reported_once_while_it_lasts(tmp_path, caplog):
         writer.close()
     reports = [r.getMessage() for r in caplog.records if "upkeep" in r.getMessage()]
     assert len(reports) == 1 and "no_such_table" in reports[0] and "<lambda>" in reports[0]
+
+
+def test_an_upkeep_with_a_wake_up_runs_while_no_work_comes(tmp_path):
+    runs = {"wakes": [], "waits": []}
+    writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
+    try:
+        started = time.monotonic()
+        writer.add_upkeep(lambda tx: runs["wakes"].append(time.monotonic()), 0.05, wake_every=0.1)
+        time.sleep(0.8)                                      # nothing submitted meanwhile
+        assert 3 <= len(runs["wakes"]) <= 9 and runs["wakes"][0] - started < 0.5
+    finally:
+        writer.close()
+    writer = _writer(str(tmp_path / "w2.db"), lambda tx: runs["waits"].append(1), 0.05)
+    try:
+        time.sleep(0.5)
+        assert runs["waits"] == []                           # no wake-up: it waits for a batch
+        writer.submit(lambda tx: None)
+        assert runs["waits"] == [1]
+    finally:
+        writer.close()
+
+
+def test_a_writer_that_cannot_wait_for_work_refuses_writes_instead_of_hanging(tmp_path, monkeypatch, caplog):
+    writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
+    try:
+        assert writer.submit(lambda tx: "fine") == "fine"
+        monkeypatch.setattr(GroupCommitWriter, "_first", lambda self: 1 / 0)
+        assert writer.submit(lambda tx: "taken") == "taken"   # taken by the wait already begun; the next fails
+        deadline = time.monotonic() + 10
+        while writer.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not writer.running
+        outcome: list = []
+
+        def write():
+            try:
+                outcome.append(writer.submit(lambda tx: "never"))
+            except StoreError as exc:
+                outcome.append(exc)
+        attempt = threading.Thread(target=write, daemon=True)
+        attempt.start()
+        attempt.join(10)                                         # before: it waited for ever
+        assert len(outcome) == 1 and isinstance(outcome[0], StoreError) and "closed" in str(outcome[0])
+        assert any("store writer stopped" in r.getMessage() for r in caplog.records)
+    finally:
+        writer.close()

@@ -1,6 +1,7 @@
 """Approval requests end when their time is up, not when someone next looks at them.
 
-The store's writer runs RequestExpiry every EVERY seconds with a write batch (Store.add_upkeep):
+The store's writer runs RequestExpiry every EVERY seconds with a write batch, or on its own
+after IDLE_EVERY seconds without one (Store.add_upkeep):
 the pending requests past their expires_at are marked expired, their proposals too, and one
 audit record, requests_expired by "system", names them all.  (A review that finds a request
 overdue first closes it alone, as request_expired.)  A run takes at most LIMIT, soonest expired
@@ -18,6 +19,7 @@ from blastwall.service.gateway import utcnow
 
 class RequestExpiry:
     EVERY = 0.2
+    IDLE_EVERY = 1.0       # with no write for this long, the writer wakes for it
     LIMIT = 200            # 1,000 a second at most: the benchmark opens ~1,000 requests a second
 
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
@@ -33,5 +35,5 @@ class RequestExpiry:
         return len(overdue)
 
     def attach(self, store) -> "RequestExpiry":
-        store.add_upkeep(self, self.EVERY)
+        store.add_upkeep(self, self.EVERY, wake_every=self.IDLE_EVERY)
         return self

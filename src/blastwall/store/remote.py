@@ -120,11 +120,12 @@ class WriterServer:
         writer.attach(self)
 
     # called by the writer thread ------------------------------------------------------------
-    def poll(self, block: bool, limit: int) -> list:
-        """Up to ``limit`` works read from the peers; waits for one if ``block`` and none is ready."""
+    def poll(self, block: bool, limit: int, timeout: float | None = None) -> list:
+        """Up to ``limit`` works read from the peers; waits for one (at most ``timeout`` seconds,
+        None: as long as it takes) if ``block`` and none is ready."""
         try:
             if not self._closed and len(self._ready) < limit:
-                self._select(block and not self._ready)
+                self._select(timeout if block and not self._ready else 0)
         except Exception:  # noqa: BLE001  a broken selector: stop serving (the workers commit on their own)
             self.close()
         if self._closed:                 # hang up on everyone (works read, not run, are dropped)
@@ -134,8 +135,8 @@ class WriterServer:
         ready = self._ready
         return [ready.popleft() for _ in range(min(limit, len(ready)))]
 
-    def _select(self, block: bool) -> None:
-        for key, events in self._sel.select(None if block else 0):
+    def _select(self, wait: float | None) -> None:
+        for key, events in self._sel.select(wait):
             if key.data is None:
                 self._accept()
             elif key.data is _WAKE:

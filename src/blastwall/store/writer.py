@@ -26,12 +26,24 @@ log = logging.getLogger("blastwall.store")
 
 
 class _Upkeep:
-    """The sink of one upkeep work: nobody waits for it.  A failure is reported (once while the
-    same failure lasts) and the work is tried again when next due."""
+    """A work the writer adds to a batch every ``every`` seconds, and, with ``wake_every``, runs on
+    its own when no batch came for that long.  Nobody waits for it: as the sink of its runs it
+    reports a failure (once while the same failure lasts); the work is tried again when next due."""
 
-    def __init__(self, work) -> None:
+    def __init__(self, work, every: float, wake_every: float | None, now: float) -> None:
+        self.work, self.every, self.wake_every = work, every, wake_every
+        self.due = now + every
         self.name = getattr(work, "__name__", type(work).__name__)
         self.last = ""
+
+    def take(self, now: float) -> "_Pending | None":
+        if now < self.due:
+            return None
+        self.due = now + self.every
+        return _Pending(self.work, sink=self)
+
+    def wake_at(self) -> float | None:
+        return None if self.wake_every is None else self.due - self.every + self.wake_every
 
     def settled(self, items) -> None:
         for item in items:
@@ -101,13 +113,13 @@ class GroupCommitWriter:
         """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes).
         ``upkeep``: a work added to the first batch after each ``upkeep_every`` seconds (add_upkeep)."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
-        self._upkeeps: list[list] = []       # [work, every, next due, sink]: read by the writer thread only
-        if upkeep is not None:
-            self.add_upkeep(upkeep, upkeep_every)
+        self._upkeeps: list[_Upkeep] = []    # replaced, never changed in place (the writer thread reads it)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._source = None              # another process's works, read by this thread (store/remote.py)
         self._conn = None
         self._closed = False
+        if upkeep is not None:
+            self.add_upkeep(upkeep, upkeep_every)
         self.batches = 0                 # committed batches (for tests and benchmarks)
         self._thread = threading.Thread(target=self._loop, name=f"blastwall-writer-{name}", daemon=True)
         self._thread.start()
@@ -136,10 +148,12 @@ class GroupCommitWriter:
         if source is not None:           # the writer may be waiting on the source, not the queue
             source.wake()
 
-    def add_upkeep(self, work: Callable[[SqlTx], Any], every: float) -> None:
+    def add_upkeep(self, work: Callable[[SqlTx], Any], every: float, wake_every: float | None = None) -> None:
         """Run ``work`` in the first batch after each ``every`` seconds, in its own savepoint;
-        nobody waits for it, and a failed one is undone alone and tried again when next due."""
-        self._upkeeps = [*self._upkeeps, [work, every, time.monotonic() + every, _Upkeep(work)]]
+        nobody waits for it, and a failed one is undone alone and tried again when next due.
+        ``wake_every``: also run it alone when no batch came for that long."""
+        self._upkeeps = [*self._upkeeps, _Upkeep(work, every, wake_every, time.monotonic())]
+        self._put(_WAKE)                 # a writer waiting without a timeout takes up the new one
 
     def pending(self) -> int:
         """Works queued and not yet taken by the writer."""
@@ -157,7 +171,7 @@ class GroupCommitWriter:
 
     def attach(self, source) -> None:
         """Let this writer's thread also take works from ``source`` (a WriterServer), in the same
-        batches as this process's own: ``source.poll(block, limit)`` returns ``(work, sink, tag)``
+        batches as this process's own: ``source.poll(block, limit, timeout)`` returns ``(work, sink, tag)``
         triples (at most ``limit``; waiting for one when ``block``), ``source.wake()`` ends a wait,
         and ``source.abandon()`` is called if this writer stops with the source still attached.
         When the batch is settled, ``sink.settled(items)`` gets its items (``item.tag``,
@@ -172,32 +186,51 @@ class GroupCommitWriter:
 
     # writer thread ---------------------------------------------------------------------
     def _loop(self) -> None:
-        stopping = False
-        while not stopping:
-            batch = self._first()
-            try:
-                with self._batch_lock():      # works queued while it waits for the lock join the batch
-                    stopping = self._fill(batch)
-                    if batch:
-                        self._add_upkeep(batch)
-                        self._run(batch)
-            except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
-                self._settle_all([b for b in batch if b not in _MARKS], StoreError(f"store writer failed: {exc!r}"))
-        self._fail_queued()
-        self._drop_conn()
-        source, self._source = self._source, None
-        if source is not None:           # its peers wait on a writer that is gone: hang up on them
-            source.abandon()
+        try:
+            stopping = False
+            while not stopping:
+                batch = self._first()
+                try:
+                    with self._batch_lock():      # works queued while it waits for the lock join the batch
+                        stopping = self._fill(batch)
+                        if not stopping:
+                            self._add_upkeep(batch)
+                        if batch:
+                            self._run(batch)
+                except BaseException as exc:  # noqa: BLE001  never leave a caller waiting
+                    self._settle_all([b for b in batch if b not in _MARKS],
+                                     StoreError(f"store writer failed: {exc!r}"))
+        except BaseException as exc:  # noqa: BLE001  waiting for work failed (a bug): stop, failing every caller
+            self._closed = True
+            log.error("blastwall: the store writer stopped; every write is refused: %r", exc)
+        finally:
+            self._fail_queued()
+            self._drop_conn()
+            source, self._source = self._source, None
+            if source is not None:       # its peers wait on a writer that is gone: hang up on them
+                source.abandon()
 
     def _first(self) -> list:
-        """Wait for work: on the queue, or (with a source attached) on the source or the queue."""
+        """Wait for work: on the queue, or (with a source attached) on the source or the queue;
+        [] when an upkeep's wake-up comes first."""
         while (source := self._source) is not None:
             if not self._q.empty():
                 return []
-            taken = source.poll(True, self._max)
+            wait = self._wait()
+            taken = source.poll(True, self._max, wait)
             if taken:
                 return [_Pending(w, sink=sink, tag=tag) for w, sink, tag in taken]
-        return [self._q.get()]
+            if wait is not None and self._wait() == 0:
+                return []
+        try:
+            return [self._q.get(timeout=self._wait())]
+        except queue.Empty:
+            return []
+
+    def _wait(self) -> float | None:
+        """Seconds until an upkeep wants the writer awake (None: no such upkeep)."""
+        wakes = [at for upkeep in self._upkeeps if (at := upkeep.wake_at()) is not None]
+        return None if not wakes else max(0.0, min(wakes) - time.monotonic())
 
     def _fill(self, batch: list) -> bool:
         """Add what is queued and what the source has ready (up to max_batch), and drop the stop
@@ -216,11 +249,7 @@ class GroupCommitWriter:
 
     def _add_upkeep(self, batch: list) -> None:
         now = time.monotonic()
-        for upkeep in self._upkeeps:
-            work, every, due, sink = upkeep
-            if now >= due:
-                upkeep[2] = now + every
-                batch.append(_Pending(work, sink=sink))
+        batch.extend(run for upkeep in self._upkeeps if (run := upkeep.take(now)) is not None)
 
     def _run(self, batch: list[_Pending]) -> None:
         d = self._d
