@@ -162,7 +162,9 @@ def _writer(path, upkeep, every) -> GroupCommitWriter:
         conn.execute("CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY, seq INTEGER, hash TEXT)")
         conn.execute("INSERT OR IGNORE INTO audit_head VALUES (1, 0, 'g')")
         return conn
-    return GroupCommitWriter(connect, SQLITE, "t", upkeep=upkeep, upkeep_every=every)
+    writer = GroupCommitWriter(connect, SQLITE, "t")
+    writer.add_upkeep(upkeep, every)
+    return writer
 
 
 def test_upkeep_runs_in_a_batch_at_most_once_per_interval(tmp_path):

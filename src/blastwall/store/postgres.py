@@ -45,8 +45,8 @@ class PostgresStore(SqlReads, Store):
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, timeout=timeout, open=True,
                                     check=ConnectionPool.check_connection,
                                     kwargs=self._conn_kwargs(), name="blastwall-read")
-        self._writer = GroupCommitWriter(self._connect, POSTGRES, "pg", max_batch,
-                                         upkeep=ProposalFiling(), upkeep_every=ProposalFiling.EVERY)
+        self._writer = GroupCommitWriter(self._connect, POSTGRES, "pg", max_batch)
+        ProposalFiling().attach(self)
 
     def _conn_kwargs(self) -> dict:
         return {"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, round(self.timeout)),

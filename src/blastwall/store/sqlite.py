@@ -114,8 +114,8 @@ class SqliteStore(SqlReads, Store):
         self._checkpointer_lock = threading.Lock()
         self._closed = False
         self._writer = GroupCommitWriter(self._connect_writer, SQLITE, Path(self.path).name, max_batch,
-                                         batch_lock=self._write_lock, upkeep=ProposalFiling(),
-                                         upkeep_every=ProposalFiling.EVERY)
+                                         batch_lock=self._write_lock)
+        ProposalFiling().attach(self)
 
     # connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

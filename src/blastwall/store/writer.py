@@ -108,18 +108,14 @@ def _resolve(items: list[_Pending]) -> None:
 
 class GroupCommitWriter:
     def __init__(self, connect: Callable[[], Any], dialect: Dialect, name: str, max_batch: int = 2048,
-                 batch_lock: Callable[[], AbstractContextManager] = nullcontext,
-                 upkeep: Callable[[SqlTx], Any] | None = None, upkeep_every: float = 1.0) -> None:
-        """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes).
-        ``upkeep``: a work added to the first batch after each ``upkeep_every`` seconds (add_upkeep)."""
+                 batch_lock: Callable[[], AbstractContextManager] = nullcontext) -> None:
+        """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes)."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
         self._upkeeps: list[_Upkeep] = []    # replaced, never changed in place (the writer thread reads it)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._source = None              # another process's works, read by this thread (store/remote.py)
         self._conn = None
         self._closed = False
-        if upkeep is not None:
-            self.add_upkeep(upkeep, upkeep_every)
         self.batches = 0                 # committed batches (for tests and benchmarks)
         self._thread = threading.Thread(target=self._loop, name=f"blastwall-writer-{name}", daemon=True)
         self._thread.start()
