@@ -342,3 +342,57 @@ def test_parsed_templates_render_like_the_pattern(pieces):
              "impact.destructive": True}
     reference = _PLACEHOLDER.sub(lambda m: _format(facts.get(m.group(1), "?"), m.group(2) or ""), text)
     assert render_parts(parse(text), facts) == reference
+
+
+def _fresh(policy, facts):
+    """The outcome without the memo."""
+    from dataclasses import replace
+    return replace(policy, keyed=None).evaluate(facts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_memoized_outcomes_are_the_outcomes(recommended, data):
+    """Drawn from a small domain so that facts repeat: every answer, memoized or not, is the one
+    the rules give for these facts."""
+    from blastwall.core.policy.facts import STR_LIST
+    few = {"int": st.sampled_from([0, 1, 5000]), "double": st.sampled_from([0.0, -0.0, 0.5, float("inf"), float("nan")]),
+           "bool": st.booleans(), "string": st.sampled_from(["bot", "argv"]),
+           STR_LIST: st.sampled_from([[], ["prod"], ["prod", "us-east-1"]]), "timestamp": st.just(T0)}
+    for _ in range(5):
+        facts = {name: data.draw(few[kind]) for name, kind in FACTS.items()}
+        assert recommended.evaluate(facts) == _fresh(recommended, facts)
+
+
+def test_a_fact_only_a_message_shows_is_part_of_the_memo_key(sample_fleet):
+    p = compile_policy({"version": 1, "rules": [{"name": "x", "effect": "approve", "when": "impact.deleted >= 0",
+                                                 "message": "{impact.regions} and {proposal.agent}"}]},
+                       builtin_policy_doc())
+    assert "impact.regions" in p.keyed and "impact.regions" not in p.needed
+    ops = [Operation(Verb.DELETE, "env/prod-cn"), Operation(Verb.RESTART, "env/dev-us")]
+    messages = {decide(sample_fleet, p, proposal(op, agent=who), Context(T0)).reasons[0].message
+                for op in ops for who in ("bot", "bot-2") for _ in range(2)}
+    assert len(messages) == 4 and len(p.memo) >= 4
+
+
+def test_a_policy_that_reads_the_clock_is_not_memoized(sample_fleet):
+    from datetime import timedelta
+    p = compile_policy({"version": 1, "rules": [{"name": "late", "effect": "deny", "message": "after {context.now}",
+                                                 "when": "context.now > timestamp('2026-03-04T12:30:00Z')"}]},
+                       builtin_policy_doc())
+    assert p.keyed is None
+    op = Operation(Verb.RESTART, "env/dev-us")
+    early, late = (decide(sample_fleet, p, proposal(op), Context(T0 + timedelta(hours=h))) for h in (0, 1))
+    assert early.effect is p.default is not Effect.DENY and late.effect is Effect.DENY
+    assert len(p.memo) == 0
+
+
+def test_the_memo_is_bounded(recommended):
+    from blastwall.core.policy.facts import STR_LIST
+    from blastwall.core.policy.rules import OutcomeMemo
+    base = {name: {"int": 0, "double": 0.0, "bool": False, "string": "bot", STR_LIST: [], "timestamp": T0}[kind]
+            for name, kind in FACTS.items()}
+    for i in range(OutcomeMemo.SIZE + 10):
+        recommended.evaluate({**base, "impact.resources": i})
+    assert len(recommended.memo) == OutcomeMemo.SIZE
+    assert recommended.evaluate({**base, "impact.resources": 7}) == _fresh(recommended, {**base, "impact.resources": 7})

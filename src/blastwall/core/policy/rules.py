@@ -4,7 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from cel_expr_python import cel
@@ -57,6 +58,8 @@ class Policy:
     batches: tuple[tuple[int, int, Any], ...] = ()   # (start, end, program or None): rules[start:end] at once
     needed: tuple[str, ...] | None = None   # the facts some rule reads (None: all)
     fact_groups: tuple = ()                   # facts.fact_groups(declared)
+    keyed: tuple[str, ...] | None = None    # the facts an outcome depends on (None: no memo)
+    memo: "OutcomeMemo" = field(default_factory=lambda: OutcomeMemo(), compare=False, repr=False)
 
     @property
     def production_envs(self) -> list[str]:
@@ -67,7 +70,10 @@ class Policy:
         problems = check_activation(self.declared, full, self.fact_groups)
         if problems:
             return _failed("policy-input", "; ".join(problems[:3]))
-        return self._run(full)
+        if self.keyed is None:
+            return self._run(full)
+        key = repr([full[k] for k in self.keyed])      # exact for every fact type (-0.0, nan, True vs 1)
+        return self.memo.get(key) or self.memo.put(key, self._run(full))
 
     def _run(self, full: Mapping[str, Any]) -> Outcome:
         matched: list[Reason] = []
@@ -86,6 +92,29 @@ class Policy:
                     approvers = max(approvers, rule.approvers)
                     approval_rules.append(rule.name)
         return _combine(matched, self.default, approvers, approval_rules)
+
+
+class OutcomeMemo:
+    """Outcomes by the values of the facts they depend on: a policy is a pure function of them, and
+    routine changes repeat the same counts, environments and regions.  Bounded; the oldest goes first."""
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._outcomes: dict[str, Outcome] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Outcome | None:
+        return self._outcomes.get(key)
+
+    def put(self, key: str, outcome: Outcome) -> Outcome:
+        with self._lock:
+            if len(self._outcomes) >= self.SIZE:
+                del self._outcomes[next(iter(self._outcomes))]
+            self._outcomes[key] = outcome
+        return outcome
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
 
 
 def _each(rules: tuple[Rule, ...], batches, activation: Any):
@@ -157,8 +186,9 @@ def compile_policy(doc: Mapping[str, Any] | None, builtin: Mapping[str, Any]) ->
     windows = tuple(parse_window(w, f"windows[{i}]", _check_scope) for i, w in enumerate(_list(doc, "windows")))
     limits = parse_limits(doc["limits"] if "limits" in doc else base.get("limits"))
     revision = _revision(doc, builtin)
+    needed = _needed(declared, rules)
     return Policy(rules, params, declared, default, freezes, windows, revision, limits, env, _batch(env, rules),
-                  _needed(declared, rules), fact_groups(declared))
+                  needed, fact_groups(declared), _keyed(declared, rules, needed))
 
 
 def _needed(declared: Mapping[str, str], rules: tuple[Rule, ...]) -> tuple[str, ...]:
@@ -167,6 +197,14 @@ def _needed(declared: Mapping[str, str], rules: tuple[Rule, ...]) -> tuple[str, 
     inside a string literal is found too, which only converts one fact more than needed."""
     checked = [r.program.serialize() for r in rules]
     return tuple(name for name in declared if any(name.encode() in c for c in checked))
+
+
+def _keyed(declared: Mapping[str, str], rules: tuple[Rule, ...], needed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The facts an outcome depends on: those the rules read and those their messages show.  None (no
+    memo) when that includes the clock: no two decisions would share an outcome."""
+    shown = {p for r in rules for text in (r.message, r.alternative) for p in placeholders(text)}
+    keyed = tuple(name for name in declared if name in needed or name in shown)
+    return None if "context.now" in keyed else keyed
 
 
 BATCH = 16          # rules per batched program (its sum is a balanced tree: CEL parses 32 levels deep at most)
