@@ -15,11 +15,12 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Mapping          # not typing's: isinstance against it is ~10x slower
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from blastwall.audit.chain import Canonical, canonical_text
 from blastwall.core.authority import Principal, check_reviewer
