@@ -80,3 +80,21 @@ def test_kept_arrays_are_read_only(engine):
         radius.touched[0] = 0
     assert all(not a.flags.writeable for a in radius.resolved.by_verb.values())
     assert isinstance(radius.deleted, np.ndarray) and not radius.deleted.flags.writeable
+
+
+def test_facts_kept_on_a_radius_follow_the_policy_and_are_never_shared(engine):
+    """The facts kept on a radius are per production-environment list, and each decision gets
+    lists of its own."""
+    from blastwall.core.decide import measure, policy_facts
+    from blastwall.loaders.policy import policy_from_text
+    staging_is_prod = policy_from_text("version: 1\nextends: recommended\nparams: {production_envs: [staging]}\n")
+    proposal = Proposal("bot", "alice", "", (Operation(Verb.RESTART, "env/staging-us"),))
+    radius, impact = engine.radii.measure(proposal.operations)
+    for policy in (engine.policy, staging_is_prod, engine.policy):
+        kept = policy_facts(engine.fleet, policy, proposal, radius, impact, Context(T0))
+        fresh = policy_facts(engine.fleet, policy, proposal, *measure(engine.fleet, proposal.operations), Context(T0))
+        assert kept == fresh
+        assert kept["impact.production"] is (policy is staging_is_prod)
+        kept["impact.environments"].append("tampered")
+    assert "tampered" not in policy_facts(engine.fleet, engine.policy, proposal, radius, impact,
+                                          Context(T0))["impact.environments"]

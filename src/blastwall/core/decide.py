@@ -51,18 +51,44 @@ def measure(fleet: Fleet, operations) -> tuple[BlastRadius, Impact]:
 
 def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: BlastRadius,
                  impact: Impact, ctx: Context) -> dict[str, Any]:
+    changing = _kept(radius, ("changing",), lambda: _changing(fleet, radius)) if policy.freezes or policy.windows \
+        else _NOT_ASKED
+    return {
+        "proposal.agent": proposal.agent, "proposal.operator": proposal.operator,
+        "proposal.source": proposal.source, "proposal.operations": len(proposal.operations),
+        "proposal.opaque_commands": _opaque_commands(proposal),
+        **_fresh_lists(_kept(radius, ("facts", tuple(policy.production_envs)),
+                             lambda: _radius_facts(fleet, policy, radius, impact))),
+        "context.kill_switch": ctx.kill_switch, "context.now": ctx.now,
+        "context.frozen": _frozen(fleet, policy, changing, ctx.now),
+        "context.closed_windows": _closed_windows(fleet, policy, changing, ctx.now),
+    }
+
+
+def _kept(radius: BlastRadius, key: tuple, compute):
+    """A value derived from the radius alone (and ``key``), computed once per radius: a radius the
+    engine kept (engine.RadiusMemo) serves every proposal that repeats its operations."""
+    found = radius.derived.get(key)
+    if found is None:
+        found = radius.derived.setdefault(key, compute())
+    return found
+
+
+def _fresh_lists(facts: dict[str, Any]) -> dict[str, Any]:
+    """The kept facts with lists of their own (nothing downstream may change a kept one)."""
+    return {k: list(v) if type(v) is list else v for k, v in facts.items()}
+
+
+def _radius_facts(fleet: Fleet, policy: Policy, radius: BlastRadius, impact: Impact) -> dict[str, Any]:
+    """The facts that follow from the blast radius and the policy's production environments."""
     prod = _production_mask(fleet, policy)
     touched = radius.touched
     prod_touched = touched[prod[touched]]
     destructive = radius.destructive
     changed = radius.resolved.indices(CHANGE_VERBS)
-    changing = _changing(fleet, radius) if policy.freezes or policy.windows else _NOT_ASKED
     stateful_prod = fleet.cached(("stateful-prod", tuple(policy.production_envs)), lambda: fleet.stateful & prod)
     return {
-        "proposal.agent": proposal.agent, "proposal.operator": proposal.operator,
-        "proposal.source": proposal.source, "proposal.verbs": list(radius.resolved.verbs),
-        "proposal.operations": len(proposal.operations),
-        "proposal.opaque_commands": _opaque_commands(proposal),
+        "proposal.verbs": list(radius.resolved.verbs),
         "impact.targets": len(impact.targets), "impact.unknown_targets": len(impact.unknown_targets),
         "impact.unknown_destructive": radius.resolved.unknown_destructive,
         "impact.deleted": impact.deleted, "impact.degraded": impact.degraded,
@@ -83,9 +109,6 @@ def policy_facts(fleet: Fleet, policy: Policy, proposal: Proposal, radius: Blast
         "fleet.regions": fleet.cached("regions", lambda: _regions(fleet, np.arange(fleet.size))),
         "fleet.production_regions": fleet.cached(("prod-regions", tuple(policy.production_envs)),
                                                  lambda: _regions(fleet, np.flatnonzero(prod))),
-        "context.kill_switch": ctx.kill_switch, "context.now": ctx.now,
-        "context.frozen": _frozen(fleet, policy, changing, ctx.now),
-        "context.closed_windows": _closed_windows(fleet, policy, changing, ctx.now),
     }
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -99,6 +99,7 @@ class BlastRadius:
     touched: np.ndarray      # deleted ∪ degraded ∪ T
     destructive: np.ndarray  # deleted ∪ what degrades because of deletions
     cost_delta: float
+    derived: dict = field(default_factory=dict, compare=False, repr=False)   # values computed from it, kept
 
     def impact(self) -> Impact:
         f, t = self.fleet, self.touched
