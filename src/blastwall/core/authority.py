@@ -2,8 +2,9 @@
 *computed* impact, and the reviewer is neither the proposing agent nor its operator."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from blastwall.errors import InputError
 

@@ -6,9 +6,10 @@ the charges atomically (``Tx.take_budget``), so the limits hold under concurrenc
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from blastwall.errors import PolicyError
 

@@ -1,9 +1,10 @@
 """Plain, frozen values that flow through the engine (contract sections 2 and 3)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 
 

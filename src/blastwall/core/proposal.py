@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Mapping
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from blastwall.core.graph import SELECTOR_FIELDS
 from blastwall.core.interpret import FileReader, interpret_argv, interpret_plan, interpret_shell
@@ -16,6 +18,7 @@ MAX_COMMAND = 100_000
 ARTIFACTS = ("argv", "command", "terraform_plan")
 KEYS = {"agent", "operator", "intent", "operations", *ARTIFACTS}
 OP_KEYS = {"verb", "target", "selector", "cost_per_month"}
+WHITESPACE = re.compile(r"\s")       # a str pattern's \s is exactly str.isspace()
 
 
 def parse_proposal(doc: Any, files: FileReader | None = None) -> Proposal:
@@ -124,7 +127,7 @@ def _operation(raw: Any, where: str) -> Operation:
 def _target(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 1024:
         raise ProposalError("'target' must be a non-empty string (at most 1024 characters)", field=where)
-    if not value.isprintable() or any(ch.isspace() for ch in value):
+    if not value.isprintable() or WHITESPACE.search(value):
         raise ProposalError("'target' contains whitespace or control characters", field=where)
     return value
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from blastwall.core.model import Decision, Effect, Operation
 from blastwall.engine import Engine

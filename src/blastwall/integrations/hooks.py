@@ -37,10 +37,11 @@ import posixpath
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from blastwall.core.decide import summarize
 from blastwall.core.display import printable

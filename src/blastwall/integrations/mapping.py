@@ -27,9 +27,10 @@ references (``{meta.name}``) declare only that key of ``meta``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from blastwall.core.model import Verb
 from blastwall.errors import InputError, ProposalError

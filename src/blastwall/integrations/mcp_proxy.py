@@ -12,7 +12,8 @@ hidden or unmapped ⇒ an error with the reason.  Nothing passes through silentl
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import anyio.to_thread
 from mcp import Client, StdioServerParameters

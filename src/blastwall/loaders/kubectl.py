@@ -15,9 +15,10 @@ be reported as unknown).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from blastwall.errors import InventoryError
 from blastwall.loaders.inventory import MAX_DOCUMENT_BYTES

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any, Callable, Sequence
 
 from blastwall.core.model import MAX_COST_PER_MONTH
 from blastwall.errors import InventoryError

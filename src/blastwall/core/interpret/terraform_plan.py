@@ -8,7 +8,8 @@ raises ``ProposalError`` naming the field at fault.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from blastwall.core.model import Operation, Verb, opaque
 from blastwall.errors import ProposalError

@@ -6,8 +6,9 @@ and every activation is checked against them before any rule runs.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from cel_expr_python import cel
 
