@@ -42,7 +42,7 @@ class RadiusMemo:
     """Blast radii already measured on one fleet, by exact operations (every Operation field),
     most recently used kept.  Agents repeat themselves (the same restart, the same read), and the
     radius is a pure function of the fleet and the operations: measuring was half a decision.
-    Policy, clock, kill switches and limits are still evaluated for every proposal.  Bounded by
+    Freezes, windows, kill switches and limits are still checked for every proposal.  Bounded by
     entries and by bytes (key, arrays and unknown target names, counted whole); kept arrays are
     read-only.  BLASTWALL_RADIUS_MEMO=0 keeps none (benchmarks of cold decisions)."""
 
