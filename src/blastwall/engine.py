@@ -79,10 +79,16 @@ class RadiusMemo:
         return radius, impact
 
 
+DERIVED_BYTES = 4096               # the facts decide.py keeps on a radius (names and counts)
+
+
 def _footprint(radius: BlastRadius, impact: Impact, key_bytes: int, limit: int) -> int | None:
-    """Bytes kept for one entry (key, arrays, names, ~1 KiB of objects), or None once over ``limit``."""
+    """Bytes kept for one entry (key, arrays, names, ~1 KiB of objects, and what decide.py derives
+    from it and keeps on it: the resources a change touches, once more, and its facts), or None once
+    over ``limit``."""
     arrays = [getattr(radius, f.name) for f in fields(radius)] + list(radius.resolved.by_verb.values())
-    total = 1024 + key_bytes + sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+    total = 1024 + DERIVED_BYTES + key_bytes + sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+    total += radius.touched.nbytes + sum(a.nbytes for a in radius.resolved.by_verb.values())   # its "changing" set
     for names in (radius.resolved.unknown, impact.targets, impact.environments, impact.regions):
         if total > limit:
             return None

@@ -396,3 +396,13 @@ def test_the_memo_is_bounded(recommended):
         recommended.evaluate({**base, "impact.resources": i})
     assert len(recommended.memo) == OutcomeMemo.SIZE
     assert recommended.evaluate({**base, "impact.resources": 7}) == _fresh(recommended, {**base, "impact.resources": 7})
+
+
+def test_a_policy_made_from_another_does_not_share_its_memo(recommended):
+    from dataclasses import replace
+    from blastwall.core.policy.facts import STR_LIST
+    facts = {name: {"int": 0, "double": 0.0, "bool": False, "string": "bot", STR_LIST: [], "timestamp": T0}[kind]
+             for name, kind in FACTS.items()}
+    strict = replace(recommended, rules=(), default=Effect.DENY)
+    assert recommended.evaluate(facts).effect is not Effect.DENY
+    assert strict.memo is not recommended.memo and strict.evaluate(facts).effect is Effect.DENY

@@ -60,7 +60,8 @@ class Policy:
     needed: tuple[str, ...] | None = None   # the facts some rule reads (None: all)
     fact_groups: tuple = ()                   # facts.fact_groups(declared)
     keyed: tuple[str, ...] | None = None    # the facts an outcome depends on (None: no memo)
-    memo: "OutcomeMemo" = field(default_factory=lambda: OutcomeMemo(), compare=False, repr=False)
+    # init=False: dataclasses.replace() builds a new policy a memo of its own (its rules may differ)
+    memo: "OutcomeMemo" = field(init=False, default_factory=lambda: OutcomeMemo(), compare=False, repr=False)
 
     @property
     def production_envs(self) -> list[str]:
