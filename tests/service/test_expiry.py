@@ -101,3 +101,24 @@ def test_an_idle_real_service_expires_requests_nobody_reviews(tmp_path, workers)
             assert not any(k == "review" for k, _ in kinds)
     finally:
         svc.kill(15)
+
+
+def test_an_idle_store_drains_a_backlog_without_waiting_a_second_a_run(gateway, clock, monkeypatch):
+    """Runs that come back full are followed after EVERY, not IDLE_EVERY: five requests, two a run,
+    close in well under the three idle wake-ups it would otherwise take."""
+    monkeypatch.setattr(RequestExpiry, "LIMIT", 2)
+    monkeypatch.setattr(RequestExpiry, "IDLE_EVERY", 2.0)
+    with TestClient(create_app(gateway)) as client:
+        docs = [NS_DELETE, DB_DELETE, *({"intent": "clean up", "argv": ["kubectl", "delete", "namespace", "payments",
+                                                                     "--context", ctx]}
+                                        for ctx in ("prod-us-east-1", "prod-eu-west-1", "prod-cn-northwest-1"))]
+        ids = [propose(client, doc).json().get("approval_request_id") for doc in docs]
+        assert len(set(ids) - {None}) == 5
+        clock.advance(hours=2)
+        RequestExpiry(clock).attach(gateway.store)
+        deadline = time.monotonic() + 10
+        while {_stored_state(gateway, rid) for rid in ids} != {"expired"} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        took = 10 - (deadline - time.monotonic())
+        assert {_stored_state(gateway, rid) for rid in ids} == {"expired"}
+        assert 1.5 <= took < 4.0                      # the first run waits IDLE_EVERY; the rest follow at once

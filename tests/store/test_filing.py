@@ -261,6 +261,30 @@ def test_an_upkeep_with_a_wake_up_runs_while_no_work_comes(tmp_path):
         writer.close()
 
 
+def test_an_idle_writer_comes_back_after_every_while_the_upkeep_has_a_backlog(tmp_path):
+    """A run that says more is waiting is followed after ``every``, not ``wake_every``; once a run
+    comes back short, the writer sleeps for ``wake_every`` again."""
+    backlog, runs = [5], []
+
+    def drain(tx):
+        runs.append(time.monotonic())
+        taken = min(2, backlog[0])
+        backlog[0] -= taken
+        return taken
+    writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
+    try:
+        started = time.monotonic()
+        writer.add_upkeep(drain, 0.05, wake_every=0.4, more=lambda taken: taken >= 2)
+        time.sleep(1.5)                                      # nothing submitted meanwhile
+    finally:
+        writer.close()
+    assert backlog == [0] and len(runs) >= 4                 # 2 + 2 + 1, then 0 on the idle wake-ups
+    gaps = [b - a for a, b in zip(runs, runs[1:])]
+    assert runs[0] - started >= 0.35                         # idle: the first run waits for wake_every
+    assert gaps[0] < 0.25 and gaps[1] < 0.25                 # full runs: back after every (0.05 s)
+    assert gaps[2] >= 0.35                                   # a short run: wake_every again
+
+
 def test_a_writer_that_cannot_wait_for_work_refuses_writes_instead_of_hanging(tmp_path, monkeypatch, caplog):
     writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
     try:

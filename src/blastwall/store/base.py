@@ -222,10 +222,12 @@ class Store(ABC):
         pending request past its expiry is listed (and filtered) as expired."""
 
     @abstractmethod
-    def add_upkeep(self, work: Callable[["Tx"], Any], every: float, wake_every: float | None = None) -> None:
+    def add_upkeep(self, work: Callable[["Tx"], Any], every: float, wake_every: float | None = None,
+                   more: Callable[[Any], bool] | None = None) -> None:
         """Run ``work(tx)`` in a write transaction about every ``every`` seconds while writes come
-        in, and (``wake_every``) on its own when none came for that long; nobody waits for it, and
-        a failed run is undone alone and tried again."""
+        in, and (``wake_every``) on its own when none came for that long, or after ``every`` when
+        ``more(result)`` of the last run said more is waiting; nobody waits for it, and a failed
+        run is undone alone and tried again."""
 
     @abstractmethod
     def count_pending(self, now: datetime) -> int:

@@ -537,9 +537,10 @@ class SqlReads:
                 pass                    # not sent: committed here instead
         return await self._writer.submit_async(work)
 
-    def add_upkeep(self, work: Callable[[Any], Any], every: float, wake_every: float | None = None) -> None:
+    def add_upkeep(self, work: Callable[[Any], Any], every: float, wake_every: float | None = None,
+                   more: Callable[[Any], bool] | None = None) -> None:
         """Run ``work(tx)`` in a write batch every ``every`` seconds (GroupCommitWriter.add_upkeep)."""
-        self._writer.add_upkeep(work, every, wake_every)
+        self._writer.add_upkeep(work, every, wake_every, more)
 
     def share_writer(self, path: str) -> None:
         """Commit ``Work`` through the writer process listening on ``path`` (store/remote.py)."""

@@ -27,14 +27,17 @@ log = logging.getLogger("blastwall.store")
 
 class _Upkeep:
     """A work the writer adds to a batch every ``every`` seconds, and, with ``wake_every``, runs on
-    its own when no batch came for that long.  Nobody waits for it: as the sink of its runs it
-    reports a failure (once while the same failure lasts); the work is tried again when next due."""
+    its own when no batch came for that long (after ``every`` while ``more(result)`` says a backlog
+    is waiting).  Nobody waits for it: as the sink of its runs it reports a failure (once while the
+    same failure lasts); the work is tried again when next due."""
 
-    def __init__(self, work, every: float, wake_every: float | None, now: float) -> None:
-        self.work, self.every, self.wake_every = work, every, wake_every
+    def __init__(self, work, every: float, wake_every: float | None, now: float,
+                 more: Callable[[Any], bool] | None = None) -> None:
+        self.work, self.every, self.wake_every, self.more = work, every, wake_every, more
         self.due = now + every
         self.name = getattr(work, "__name__", type(work).__name__)
         self.last = ""
+        self.backlog = False
 
     def take(self, now: float) -> "_Pending | None":
         if now < self.due:
@@ -43,7 +46,9 @@ class _Upkeep:
         return _Pending(self.work, sink=self)
 
     def wake_at(self) -> float | None:
-        return None if self.wake_every is None else self.due - self.every + self.wake_every
+        if self.wake_every is None:
+            return None
+        return self.due if self.backlog else self.due - self.every + self.wake_every
 
     def settled(self, items) -> None:
         for item in items:
@@ -51,6 +56,7 @@ class _Upkeep:
             if problem and problem != self.last:
                 log.warning("blastwall: upkeep %s failed, tried again when next due: %s", self.name, problem)
             self.last = problem
+            self.backlog = not problem and self.more is not None and bool(self.more(item.result))
 
 
 class _Pending:
@@ -144,11 +150,13 @@ class GroupCommitWriter:
         if source is not None:           # the writer may be waiting on the source, not the queue
             source.wake()
 
-    def add_upkeep(self, work: Callable[[SqlTx], Any], every: float, wake_every: float | None = None) -> None:
+    def add_upkeep(self, work: Callable[[SqlTx], Any], every: float, wake_every: float | None = None,
+                   more: Callable[[Any], bool] | None = None) -> None:
         """Run ``work`` in the first batch after each ``every`` seconds, in its own savepoint;
         nobody waits for it, and a failed one is undone alone and tried again when next due.
-        ``wake_every``: also run it alone when no batch came for that long."""
-        self._upkeeps = [*self._upkeeps, _Upkeep(work, every, wake_every, time.monotonic())]
+        ``wake_every``: also run it alone when no batch came for that long, or after ``every``
+        when ``more`` said of its last result that more is waiting."""
+        self._upkeeps = [*self._upkeeps, _Upkeep(work, every, wake_every, time.monotonic(), more)]
         self._put(_WAKE)                 # a writer waiting without a timeout takes up the new one
 
     def pending(self) -> int:
