@@ -296,3 +296,14 @@ def test_a_pre_encoded_value_below_the_top_level_is_refused_not_quoted():
     with pytest.raises(TypeError):
         canonical_text({"a": [Canonical.of(1)]})
     assert canonical_text(Canonical.of({"x": 1})) == '{"x":1}'
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.datetimes(timezones=st.one_of(st.none(), st.timezones())), min_size=1, max_size=6),
+       st.lists(st.integers(0, 5), max_size=12))
+def test_iso_is_utc_with_microseconds_whatever_came_before(times, order):
+    """iso() keeps the last time it formatted: asked again, or for another, it answers the same."""
+    from blastwall.audit.chain import iso, utc
+    for i in [*order, *range(len(times))]:
+        at = times[i % len(times)]
+        assert iso(at) == utc(at).isoformat(timespec="microseconds")

@@ -134,8 +134,11 @@ def test_a_foreign_pickle_is_refused_and_nothing_runs(pair, tmp_path):
         s.settimeout(5)
         assert s.recv(100) == b""                                  # the writer hangs up
     assert not marker.exists() and parent.batches == 0
-    with pytest.raises(pickle.UnpicklingError):
-        loads(pickle.dumps(os.system))
+    for _ in range(2):                                             # refused every time, not remembered
+        with pytest.raises(pickle.UnpicklingError):
+            loads(pickle.dumps(os.system))
+    assert loads(pickle.dumps(Work(record_proposal, ()))).fn is record_proposal     # allowed, and remembered
+    assert loads(pickle.dumps(Work(record_proposal, ()))).fn is record_proposal
 
 
 def test_the_socket_is_private(pair):

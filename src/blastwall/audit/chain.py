@@ -12,7 +12,7 @@ import json
 from json.encoder import c_make_encoder, encode_basestring
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Any, Iterable
 
 from blastwall.store.base import AuditRecord
 
@@ -78,9 +78,19 @@ def utc(at: datetime) -> datetime:
     return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
 
 
+_LAST_ISO: tuple[Any, str] = (None, "")
+
+
 def iso(at: datetime) -> str:
-    """UTC, microseconds, explicit offset: sorts as text in time order."""
-    return utc(at).isoformat(timespec="microseconds")
+    """UTC, microseconds, explicit offset: sorts as text in time order.  The last one is kept: a
+    proposal's records all carry the same time object."""
+    global _LAST_ISO
+    last = _LAST_ISO
+    if last[0] is at:
+        return last[1]
+    text = utc(at).isoformat(timespec="microseconds")
+    _LAST_ISO = (at, text)
+    return text
 
 
 def parse_iso(text: str) -> datetime:
@@ -107,8 +117,8 @@ def make_record(prev: tuple[int, str], kind: str, actor: str, payload: dict,
     """The record following head ``prev`` = (seq, hash), with the text stored for its ``at`` and
     ``payload``.  ``payload`` is kept as given; what is hashed and stored is its canonical JSON
     (tuples read back as lists)."""
-    seq, prev_hash, at = prev[0] + 1, prev[1], utc(at)
-    at_text, payload_text = at.isoformat(timespec="microseconds"), canonical_text(payload)
+    seq, prev_hash, at_text, at = prev[0] + 1, prev[1], iso(at), utc(at)
+    payload_text = canonical_text(payload)
     h = _hash(prev_hash, seq, at_text, kind, actor, payload_text)
     return AuditRecord(seq, at, kind, actor, payload, prev_hash, h), at_text, payload_text
 
