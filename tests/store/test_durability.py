@@ -93,3 +93,47 @@ def test_the_wal_is_copied_back_beside_the_writer_not_in_a_commit(tmp_path):
     finally:
         store.close()
     assert not any(t.name == "blastwall-checkpointer" and t.is_alive() for t in __import__("threading").enumerate())
+
+
+def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path, monkeypatch):
+    """With commits always in flight no write begins on a fully copied WAL, so nothing would start
+    it over before the writer's own automatic checkpoint (made unreachable here).  The checkpointer
+    asks the writer to finish the copy between batches (WalRestart), and the WAL starts over while
+    the commits go on; every record is kept and the chain verifies."""
+    import threading
+    from datetime import datetime, timezone
+    from blastwall.store import sqlite as backend
+    monkeypatch.setattr(backend, "WRITER_AUTOCHECKPOINT", 1_000_000)
+    monkeypatch.setattr(backend, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(backend, "CHECKPOINT_EVERY_S", 0.02)
+    path = tmp_path / "bw.db"
+    store = SqliteStore(path)
+    store.migrate()
+    wal, salts, stop, written = f"{path}-wal", set(), threading.Event(), [0]
+
+    def agent(k: int) -> None:
+        while not stop.is_set():
+            store.transact(lambda tx: tx.audit("note", f"agent-{k}", {"blob": "x" * 2000}, datetime.now(timezone.utc)))
+            written[0] += 1
+    threads = [threading.Thread(target=agent, args=(k,)) for k in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if os.path.exists(wal):                   # from the first write on
+                with open(wal, "rb") as f:
+                    header = f.read(24)
+                if len(header) == 24:
+                    salts.add(header[16:24])          # the header's salts change when the WAL starts over
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    try:
+        assert written[0] > 200 and len(salts) >= 3
+        result = verify(store.audit_records(limit=1_000_000), head=store.audit_head())
+        assert result.ok and result.size == written[0]
+    finally:
+        store.close()

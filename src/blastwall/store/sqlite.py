@@ -35,6 +35,7 @@ SQLITE = Dialect(
 BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY_S = 0.2
 WRITER_AUTOCHECKPOINT = 16_384      # pages (64 MiB): the writer checkpoints only if the checkpointer falls behind
+RESTART_FRAMES = 8_192              # WAL frames (32 MiB) after which the WAL is started over (WalRestart)
 
 
 class Checkpointer:
@@ -42,10 +43,18 @@ class Checkpointer:
 
     SQLite's automatic checkpoint runs at the end of the commit that passes 1,000 WAL pages:
     measured here it made one commit in ~700 take 10-15 ms, a stall for every request in that
-    batch and behind it.  A PASSIVE checkpoint never blocks the writer or readers."""
+    batch and behind it.  A PASSIVE checkpoint never blocks the writer or readers.
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
-        self._connect = connect
+    It cannot let the WAL start over, though: only a write that begins when every frame is
+    copied does that, and under load a commit always lands during a checkpoint.  The WAL then
+    grew to the writer's own automatic checkpoint (WRITER_AUTOCHECKPOINT), which copied what was
+    left and synced the database inside a commit: 12-29 ms, about once a second at 2,000
+    proposals/s.  So once the WAL holds RESTART_FRAMES and a run has copied all it saw,
+    ``caught_up`` asks the writer to finish the job right after its next commit (WalRestart):
+    a few frames, at once, and the next write starts the WAL over."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], caught_up: Callable[[], None] = lambda: None) -> None:
+        self._connect, self._caught_up = connect, caught_up
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="blastwall-checkpointer", daemon=True)
         self._thread.start()
@@ -55,17 +64,35 @@ class Checkpointer:
         while not self._stop.wait(CHECKPOINT_EVERY_S):
             try:
                 conn = conn or self._connect()
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error:               # busy or gone: the next round (or the writer) does it
                 if conn is not None:
                     conn.close()
                 conn = None
-        if conn is not None:
-            conn.close()
+                continue
+            if not busy and frames >= RESTART_FRAMES and copied == frames:
+                self._caught_up()
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+class WalRestart:
+    """The writer's side of starting the WAL over (see Checkpointer): after a committed batch, when
+    the checkpointer has caught up, a PASSIVE checkpoint on the writer's connection copies the
+    frames committed since and syncs the database."""
+
+    def __init__(self) -> None:
+        self.due = False
+
+    def ask(self) -> None:                      # the checkpointer's thread
+        self.due = True
+
+    def __call__(self, conn: sqlite3.Connection) -> None:   # the writer's thread, between batches
+        if self.due:
+            self.due = False
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 class WriteLock:
@@ -113,8 +140,9 @@ class SqliteStore(SqlReads, Store):
         self._checkpointer: Checkpointer | None = None
         self._checkpointer_lock = threading.Lock()
         self._closed = False
+        self._wal_restart = WalRestart()
         self._writer = GroupCommitWriter(self._connect_writer, SQLITE, Path(self.path).name, max_batch,
-                                         batch_lock=self._write_lock)
+                                         batch_lock=self._write_lock, after_commit=self._wal_restart)
         ProposalFiling().attach(self)
 
     # connections -------------------------------------------------------------------------
@@ -139,7 +167,7 @@ class SqliteStore(SqlReads, Store):
             raise
         with self._checkpointer_lock:
             if checkpoints and self._checkpointer is None and not self._closed:
-                self._checkpointer = Checkpointer(self._connect_checkpoint)
+                self._checkpointer = Checkpointer(self._connect_checkpoint, self._wal_restart.ask)
         return conn
 
     def _connect_checkpoint(self) -> sqlite3.Connection:

@@ -114,9 +114,13 @@ def _resolve(items: list[_Pending]) -> None:
 
 class GroupCommitWriter:
     def __init__(self, connect: Callable[[], Any], dialect: Dialect, name: str, max_batch: int = 2048,
-                 batch_lock: Callable[[], AbstractContextManager] = nullcontext) -> None:
-        """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes)."""
+                 batch_lock: Callable[[], AbstractContextManager] = nullcontext,
+                 after_commit: Callable[[Any], None] | None = None) -> None:
+        """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes);
+        ``after_commit(conn)``: run after each committed batch, once its callers are answered (SQLite:
+        sqlite.WalRestart); a failure there is the next batch's to find."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
+        self._after_commit = after_commit
         self._upkeeps: list[_Upkeep] = []    # replaced, never changed in place (the writer thread reads it)
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._source = None              # another process's works, read by this thread (store/remote.py)
@@ -300,6 +304,11 @@ class GroupCommitWriter:
         _settle(batch)
         if broken:
             self._drop_conn()
+        elif self._after_commit is not None:
+            try:
+                self._after_commit(conn)
+            except d.errors:
+                pass
 
     def _undo(self, conn) -> bool:
         try:
