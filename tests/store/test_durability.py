@@ -93,6 +93,7 @@ def test_the_wal_is_copied_back_beside_the_writer_not_in_a_commit(tmp_path):
     finally:
         store.close()
     assert not any(t.name == "blastwall-checkpointer" and t.is_alive() for t in __import__("threading").enumerate())
+    assert not os.path.exists(f"{path}-wal")      # every connection closed, the checkpointer's too: WAL folded in
 
 
 def test_the_wal_starts_over_under_a_steady_stream_of_commits(tmp_path, monkeypatch):

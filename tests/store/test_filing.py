@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -273,16 +274,37 @@ def test_an_idle_writer_comes_back_after_every_while_the_upkeep_has_a_backlog(tm
         return taken
     writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
     try:
-        started = time.monotonic()
         writer.add_upkeep(drain, 0.05, wake_every=0.4, more=lambda taken: taken >= 2)
         time.sleep(1.5)                                      # nothing submitted meanwhile
     finally:
         writer.close()
     assert backlog == [0] and len(runs) >= 4                 # 2 + 2 + 1, then 0 on the idle wake-ups
     gaps = [b - a for a, b in zip(runs, runs[1:])]
-    assert runs[0] - started >= 0.35                         # idle: the first run waits for wake_every
     assert gaps[0] < 0.25 and gaps[1] < 0.25                 # full runs: back after every (0.05 s)
     assert gaps[2] >= 0.35                                   # a short run: wake_every again
+
+
+@pytest.mark.parametrize("more, left, ran", [(lambda taken: taken >= 2, 0, 3), (lambda taken: 1 / 0, 3, 1)],
+                         ids=["backlog", "more raises"])
+def test_a_backlog_wakes_a_writer_without_a_wake_up_and_a_failing_more_does_not(tmp_path, more, left, ran):
+    """Without wake_every an idle writer runs an upkeep only for a batch, or while its runs say a
+    backlog waits; a ``more`` that fails says no backlog (no writer waking every ``every`` forever)."""
+    backlog, runs = [5], []
+
+    def drain(tx):
+        runs.append(time.monotonic())
+        taken = min(2, backlog[0])
+        backlog[0] -= taken
+        return taken
+    writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
+    try:
+        writer.add_upkeep(drain, 0.05, more=more)
+        time.sleep(0.1)
+        writer.submit(lambda tx: None)                       # one batch, once it is due: the first run
+        time.sleep(0.8)                                      # nothing submitted meanwhile
+    finally:
+        writer.close()
+    assert backlog == [left] and len(runs) == ran            # 2 + 2 + 1 and asleep; or 2 and asleep
 
 
 def test_a_writer_that_cannot_wait_for_work_refuses_writes_instead_of_hanging(tmp_path, monkeypatch, caplog):
@@ -309,3 +331,35 @@ def test_a_writer_that_cannot_wait_for_work_refuses_writes_instead_of_hanging(tm
         assert any("store writer stopped" in r.getMessage() for r in caplog.records)
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("failure", [MemoryError("no room"), sqlite3.OperationalError("disk I/O error")])
+def test_what_fails_after_a_commit_leaves_it_committed_and_the_writer_going(tmp_path, failure, caplog):
+    """The after-commit hook runs once the batch is answered: its failure is logged, the connection
+    is opened afresh, and neither the committed batch nor the next one is reported as failed."""
+    path = str(tmp_path / "w.db")
+    opened, hooked = [], []
+
+    def connect():
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY, seq INTEGER, hash TEXT)")
+        conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+        conn.execute("INSERT OR IGNORE INTO audit_head VALUES (1, 0, 'g')")
+        opened.append(conn)
+        return conn
+
+    def after(conn):
+        hooked.append(conn)
+        if len(hooked) == 1:
+            raise failure
+    writer = GroupCommitWriter(connect, SQLITE, "t", after_commit=after)
+    try:
+        assert writer.submit(lambda tx: tx._x("INSERT INTO t VALUES (1)") and "first") == "first"
+        assert writer.submit(lambda tx: tx._x("INSERT INTO t VALUES (2)") and "second") == "second"
+        assert writer.running
+    finally:
+        writer.close()
+    rows = sqlite3.connect(path).execute("SELECT x FROM t ORDER BY x").fetchall()
+    assert rows == [(1,), (2,)] and len(opened) == 2 and len(hooked) == 2
+    assert any("after a commit" in r.getMessage() for r in caplog.records)

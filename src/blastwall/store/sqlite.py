@@ -61,17 +61,21 @@ class Checkpointer:
 
     def _loop(self) -> None:
         conn = None
-        while not self._stop.wait(CHECKPOINT_EVERY_S):
-            try:
-                conn = conn or self._connect()
-                busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error:               # busy or gone: the next round (or the writer) does it
-                if conn is not None:
-                    conn.close()
-                conn = None
-                continue
-            if not busy and frames >= RESTART_FRAMES and copied == frames:
-                self._caught_up()
+        try:
+            while not self._stop.wait(CHECKPOINT_EVERY_S):
+                try:
+                    conn = conn or self._connect()
+                    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:           # busy or gone: the next round (or the writer) does it
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    continue
+                if not busy and frames >= RESTART_FRAMES and copied == frames:
+                    self._caught_up()
+        finally:
+            if conn is not None:
+                conn.close()
 
     def close(self) -> None:
         self._stop.set()

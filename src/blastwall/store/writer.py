@@ -46,9 +46,9 @@ class _Upkeep:
         return _Pending(self.work, sink=self)
 
     def wake_at(self) -> float | None:
-        if self.wake_every is None:
-            return None
-        return self.due if self.backlog else self.due - self.every + self.wake_every
+        if self.backlog:
+            return self.due
+        return None if self.wake_every is None else self.due - self.every + self.wake_every
 
     def settled(self, items) -> None:
         for item in items:
@@ -56,7 +56,13 @@ class _Upkeep:
             if problem and problem != self.last:
                 log.warning("blastwall: upkeep %s failed, tried again when next due: %s", self.name, problem)
             self.last = problem
-            self.backlog = not problem and self.more is not None and bool(self.more(item.result))
+            self.backlog = not problem and self._more(item.result)
+
+    def _more(self, result) -> bool:
+        try:
+            return self.more is not None and bool(self.more(result))
+        except Exception:  # noqa: BLE001  a backlog it cannot tell is no backlog (no busy waking)
+            return False
 
 
 class _Pending:
@@ -305,10 +311,16 @@ class GroupCommitWriter:
         if broken:
             self._drop_conn()
         elif self._after_commit is not None:
-            try:
-                self._after_commit(conn)
-            except d.errors:
-                pass
+            self._after(conn)
+
+    def _after(self, conn) -> None:
+        """The after-commit hook, once the batch is answered: whatever it raises stays here (the
+        batch is committed and told so); the connection is opened afresh for the next batch."""
+        try:
+            self._after_commit(conn)
+        except BaseException as exc:  # noqa: BLE001
+            log.warning("blastwall: after a commit to %s: %r; reconnecting", self._d.name, exc)
+            self._drop_conn()
 
     def _undo(self, conn) -> bool:
         try:
