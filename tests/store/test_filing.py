@@ -262,16 +262,21 @@ def test_an_upkeep_with_a_wake_up_runs_while_no_work_comes(tmp_path):
         writer.close()
 
 
-def test_an_idle_writer_comes_back_after_every_while_the_upkeep_has_a_backlog(tmp_path):
-    """A run that says more is waiting is followed after ``every``, not ``wake_every``; once a run
-    comes back short, the writer sleeps for ``wake_every`` again."""
-    backlog, runs = [5], []
-
+def _draining(backlog: list[int], runs: list[float]):
+    """An upkeep taking two of ``backlog`` a run (noting when), and saying how many it took."""
     def drain(tx):
         runs.append(time.monotonic())
         taken = min(2, backlog[0])
         backlog[0] -= taken
         return taken
+    return drain
+
+
+def test_an_idle_writer_comes_back_after_every_while_the_upkeep_has_a_backlog(tmp_path):
+    """A run that says more is waiting is followed after ``every``, not ``wake_every``; once a run
+    comes back short, the writer sleeps for ``wake_every`` again."""
+    backlog, runs = [5], []
+    drain = _draining(backlog, runs)
     writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
     try:
         writer.add_upkeep(drain, 0.05, wake_every=0.4, more=lambda taken: taken >= 2)
@@ -290,12 +295,7 @@ def test_a_backlog_wakes_a_writer_without_a_wake_up_and_a_failing_more_does_not(
     """Without wake_every an idle writer runs an upkeep only for a batch, or while its runs say a
     backlog waits; a ``more`` that fails says no backlog (no writer waking every ``every`` forever)."""
     backlog, runs = [5], []
-
-    def drain(tx):
-        runs.append(time.monotonic())
-        taken = min(2, backlog[0])
-        backlog[0] -= taken
-        return taken
+    drain = _draining(backlog, runs)
     writer = _writer(str(tmp_path / "w.db"), lambda tx: None, 3600)
     try:
         writer.add_upkeep(drain, 0.05, more=more)
