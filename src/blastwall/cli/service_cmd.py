@@ -104,9 +104,9 @@ def _run_http(app, host: str, port: int, listen_fd: int | None) -> None:
 
 def _serve_workers(n: int, host: str, port: int, worker_args: list[str], db: str, checkpointing: tuple) -> None:
     """The parent of ``n`` worker processes (see blastwall.service.workers); exits with their status."""
+    from blastwall.service.expiry import RequestExpiry
     from blastwall.service.workers import Workers
     from blastwall.store.base import open_store
-    from blastwall.service.expiry import RequestExpiry
     store = open_store(db)
     store.migrate()                                           # once, before the workers start
     RequestExpiry().attach(store)

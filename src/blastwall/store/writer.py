@@ -124,7 +124,7 @@ class GroupCommitWriter:
                  after_commit: Callable[[Any], None] | None = None) -> None:
         """``batch_lock``: held around each batch's transaction (SQLite: a lock shared by processes);
         ``after_commit(conn)``: run after each committed batch, once its callers are answered (SQLite:
-        sqlite.WalRestart); a failure there is the next batch's to find."""
+        sqlite.WalRestart); a failure there is logged and the next batch opens a new connection."""
         self._connect, self._d, self._max, self._batch_lock = connect, dialect, max_batch, batch_lock
         self._after_commit = after_commit
         self._upkeeps: list[_Upkeep] = []    # replaced, never changed in place (the writer thread reads it)

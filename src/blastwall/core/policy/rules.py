@@ -45,6 +45,29 @@ class Outcome:
     approval_rules: tuple[str, ...]
 
 
+class OutcomeMemo:
+    """Outcomes by the values of the facts they depend on: a policy is a pure function of them, and
+    routine changes repeat the same counts, environments and regions.  Bounded; the oldest goes first."""
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._outcomes: dict[str, Outcome] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Outcome | None:
+        return self._outcomes.get(key)
+
+    def put(self, key: str, outcome: Outcome) -> Outcome:
+        with self._lock:
+            if len(self._outcomes) >= self.SIZE:
+                del self._outcomes[next(iter(self._outcomes))]
+            self._outcomes[key] = outcome
+        return outcome
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+
 @dataclass(frozen=True)
 class Policy:
     rules: tuple[Rule, ...]
@@ -61,7 +84,7 @@ class Policy:
     fact_groups: tuple = ()                   # facts.fact_groups(declared)
     keyed: tuple[str, ...] | None = None    # the facts an outcome depends on (None: no memo)
     # init=False: dataclasses.replace() builds a new policy a memo of its own (its rules may differ)
-    memo: "OutcomeMemo" = field(init=False, default_factory=lambda: OutcomeMemo(), compare=False, repr=False)
+    memo: OutcomeMemo = field(init=False, default_factory=OutcomeMemo, compare=False, repr=False)
 
     @property
     def production_envs(self) -> list[str]:
@@ -94,29 +117,6 @@ class Policy:
                     approvers = max(approvers, rule.approvers)
                     approval_rules.append(rule.name)
         return _combine(matched, self.default, approvers, approval_rules)
-
-
-class OutcomeMemo:
-    """Outcomes by the values of the facts they depend on: a policy is a pure function of them, and
-    routine changes repeat the same counts, environments and regions.  Bounded; the oldest goes first."""
-    SIZE = 4096
-
-    def __init__(self) -> None:
-        self._outcomes: dict[str, Outcome] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Outcome | None:
-        return self._outcomes.get(key)
-
-    def put(self, key: str, outcome: Outcome) -> Outcome:
-        with self._lock:
-            if len(self._outcomes) >= self.SIZE:
-                del self._outcomes[next(iter(self._outcomes))]
-            self._outcomes[key] = outcome
-        return outcome
-
-    def __len__(self) -> int:
-        return len(self._outcomes)
 
 
 def _each(rules: tuple[Rule, ...], batches, activation: Any):
